@@ -1,0 +1,3 @@
+from syllabus.cli import main
+
+main()
