@@ -86,6 +86,16 @@ def _write_shard_file(path: Path, records: Iterable[dict], fmt: str) -> tuple[in
     return n, out.size, out.sha256.hexdigest()
 
 
+def write_shard(
+    dataset_dir: Path, name: str, records: Iterable[dict], format: str, stats: dict[str, int] | None = None
+) -> ShardInfo:
+    """Write one finished shard and its sidecar; safe to call from worker processes."""
+    n, size, sha = _write_shard_file(Path(dataset_dir) / name, records, format)
+    info = ShardInfo(name=name, records=n, bytes=size, sha256=sha, stats=dict(stats or {}))
+    atomic_write_json(Path(dataset_dir) / f"{name}.json", asdict(info))
+    return info
+
+
 def _read_shard_file(path: Path, fmt: str) -> Iterator[dict]:
     if fmt == "parquet":
         try:
@@ -234,10 +244,7 @@ class DatasetWriter:
         return done
 
     def write_shard(self, name: str, records: Iterable[dict], stats: dict[str, int] | None = None) -> ShardInfo:
-        n, size, sha = _write_shard_file(self.path / name, records, self.format)
-        info = ShardInfo(name=name, records=n, bytes=size, sha256=sha, stats=dict(stats or {}))
-        atomic_write_json(self.path / f"{name}.json", asdict(info))
-        return info
+        return write_shard(self.path, name, records, self.format, stats)
 
     def write(self, record: dict) -> None:
         self._buffer.append(record)

@@ -1,0 +1,134 @@
+"""Run a per-record step over a dataset's shards, on local processes or a Ray cluster.
+
+A step (datatrove-style) is a small picklable object with a `name` and one method,
+`run(records, stats) -> records`, that streams the records of one shard and counts what it drops
+in `stats` (e.g. `stats["dropped_low_score"] += 1`). The runner maps input shard i to output
+shard i, writes each atomically, skips shards a killed run already finished, and adds the
+counters `total` and `forwarded` itself. Executors only decide where shards run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Protocol
+
+from syllabus.console import progress_bar
+from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
+from syllabus.errors import BadInput
+
+EXECUTORS = ("local", "ray")
+
+
+class Step(Protocol):
+    name: str
+
+    def run(self, records: Iterable[dict], stats: Counter) -> Iterator[dict]: ...
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    step: Step
+    src: Path
+    shard: str
+    out: Path
+    out_name: str
+    format: str
+
+
+def _counted(records: Iterable[dict], stats: Counter, key: str) -> Iterator[dict]:
+    for record in records:
+        stats[key] += 1
+        yield record
+
+
+def process_shard(task: ShardTask) -> ShardInfo:
+    """Run the step over one input shard and write the output shard; runs in a worker."""
+    stats: Counter = Counter()
+    records = _counted(Dataset(task.src).read_shard(task.shard), stats, "total")
+    kept = _counted(task.step.run(records, stats), stats, "forwarded")
+    return write_shard(task.out, task.out_name, kept, task.format, stats)
+
+
+def map_shards(
+    tasks: Sequence[Any],
+    fn: Callable[[Any], Any],
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    description: str = "shards",
+) -> Iterator[Any]:
+    """Apply fn to each task on the chosen executor, yielding results as they finish."""
+    if executor not in EXECUTORS:
+        raise BadInput(f"unknown executor {executor!r} (expected one of {', '.join(EXECUTORS)})")
+    with progress_bar() as bar:
+        progress = bar.add_task(description, total=len(tasks), status="")
+        for result in _run(tasks, fn, workers, executor, address):
+            bar.advance(progress)
+            yield result
+
+
+def _run(tasks, fn, workers, executor, address) -> Iterator[Any]:
+    if executor == "ray":
+        yield from _ray_map(tasks, fn, workers, address)
+    elif workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield fn(task)
+    else:
+        # spawn, not fork: workers may load torch/OpenMP, which does not survive a fork of a threaded parent
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(fn, task) for task in tasks]
+            for future in as_completed(futures):
+                yield future.result()
+
+
+def run_step(
+    step: Step,
+    src: Dataset | str | Path,
+    out: str | Path,
+    *,
+    params: dict[str, Any] | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    format: str | None = None,
+    summary: Callable[[Dataset], dict[str, Any]] | None = None,
+) -> Dataset:
+    """Run `step` over every shard of `src` into dataset dir `out`; resumable per shard."""
+    src = src if isinstance(src, Dataset) else Dataset(src)
+    fmt = format or src.format
+    writer = DatasetWriter(out, stage=step.name, params=params, parents=[src], format=fmt)
+    done = writer.done_shards()
+    tasks = []
+    for shard in src.shards:
+        out_name = shard.name.removesuffix(f".{src.format}") + f".{fmt}"
+        if out_name not in done:
+            tasks.append(ShardTask(step, src.path, shard.name, writer.path, out_name, fmt))
+    for _ in map_shards(tasks, process_shard, workers=workers, executor=executor, address=address,
+                        description=step.name):
+        pass
+    result = writer.close()
+    if summary is not None:
+        result = writer.close(summary(result))
+    return result
+
+
+def _ray_map(tasks, fn, workers, address) -> Iterator[Any]:
+    """Ray tasks over shards: a worker killed mid-shard is retried; shard writes are atomic."""
+    import ray
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
+    remote_fn = ray.remote(max_retries=3)(fn)
+    pending = [remote_fn.remote(task) for task in tasks]
+    while pending:
+        finished, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(finished[0])

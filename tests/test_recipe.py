@@ -1,0 +1,87 @@
+import json
+import textwrap
+
+import pytest
+
+from syllabus.config import load_recipe
+from syllabus.errors import BadInput
+from syllabus.recipe import run_recipe
+
+
+def _write(tmp_path, body):
+    path = tmp_path / "r.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _src(tmp_path):
+    (tmp_path / "code").mkdir()
+    for i in range(3):
+        (tmp_path / "code" / f"m{i}.py").write_text(f"x = {i}\n")
+    return tmp_path / "code"
+
+
+RECIPE = """
+name: t
+stages:
+  - name: raw
+    uses: data.ingest
+    params: {{sources: ["{src}"]}}
+  - name: raw2
+    uses: data.ingest
+    params: {{sources: ["{src}"], max_files: 2}}
+"""
+
+
+def test_rerun_skips_finished_stages_and_from_reruns(tmp_path):
+    recipe = load_recipe(_write(tmp_path, RECIPE.format(src=_src(tmp_path))))
+    first = run_recipe(recipe, tmp_path / "run")
+    assert first["raw"]["records"] == 3 and first["raw2"]["records"] == 2
+    state = json.loads((tmp_path / "run" / ".state" / "raw.json").read_text())
+    assert state["status"] == "done"
+    mtime = (tmp_path / "run" / "raw" / "manifest.json").stat().st_mtime_ns
+    run_recipe(recipe, tmp_path / "run")
+    assert (tmp_path / "run" / "raw" / "manifest.json").stat().st_mtime_ns == mtime  # skipped
+    run_recipe(recipe, tmp_path / "run", from_stage="raw2")
+    assert (tmp_path / "run" / "raw" / "manifest.json").stat().st_mtime_ns == mtime
+    run_recipe(recipe, tmp_path / "run", only="raw")
+    assert (tmp_path / "run" / "raw" / "manifest.json").stat().st_mtime_ns != mtime
+
+
+def test_interrupted_stage_runs_again(tmp_path):
+    recipe = load_recipe(_write(tmp_path, RECIPE.format(src=_src(tmp_path))))
+    run_recipe(recipe, tmp_path / "run")
+    (tmp_path / "run" / ".state" / "raw2.json").write_text(json.dumps({"status": "running"}))
+    (tmp_path / "run" / "raw2" / "manifest.json").unlink()
+    run_recipe(recipe, tmp_path / "run")
+    assert (tmp_path / "run" / "raw2" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("name: t\nstages: []\n", "stages: List should have at least 1 item"),
+    ("name: t\nstages:\n  - {name: a, uses: nope.stage}\n", "stages[0].uses: unknown stage 'nope.stage'"),
+    ("name: t\nstages:\n  - {name: a, uses: data.ingest, params: {sources: [x], bogus: 1}}\n",
+     "stages[0].params.bogus: Extra inputs are not permitted"),
+    ("name: t\nstages:\n  - {name: a, uses: data.ingest, params: {sources: [x], max_files: 0}}\n",
+     "stages[0].params.max_files: Input should be greater than or equal to 1"),
+    ("name: t\nstages: [\n", "malformed YAML"),
+    ("name: t\nstages:\n  - {name: a, uses: data.ingest, params: {sources: [x]}}\n"
+     "  - {name: a, uses: data.ingest, params: {sources: [x]}}\n", "stage name 'a' is used twice"),
+])
+def test_bad_recipes_name_file_key_and_problem(tmp_path, body, message):
+    path = _write(tmp_path, body)
+    with pytest.raises(BadInput) as e:
+        run_recipe(load_recipe(path), tmp_path / "run")
+    assert str(path) in e.value.line() and message in e.value.line()
+
+
+def test_cli_run_bad_recipe_exit_2_one_line(tmp_path, cli):
+    path = _write(tmp_path, "name: t\nstages:\n  - {name: a, uses: data.ingest, params: {}}\n")
+    result = cli("run", str(path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "stages[0].params.sources: Field required" in result.stderr
+
+
+def test_cli_unbuilt_stage_says_so_and_exits_1(cli):
+    result = cli("report", "somewhere")
+    assert result.returncode == 1 and "not built yet" in result.stderr
