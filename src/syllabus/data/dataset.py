@@ -267,6 +267,8 @@ class DatasetWriter:
     def close(self, summary: dict[str, Any] | None = None) -> Dataset:
         """Flush, write manifest.json (the completion mark) and return the finished Dataset."""
         self._flush()
+        for stale in self.path.glob(".shard-*.tmp"):  # left by workers killed mid-write
+            stale.unlink(missing_ok=True)
         shards = list(self.done_shards().values())
         stats: Counter[str] = Counter()
         for shard in shards:
