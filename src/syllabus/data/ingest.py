@@ -200,9 +200,10 @@ def ingest(params: IngestParams, out: str | Path) -> Dataset:
             for candidate in _candidates(source, params, stats):
                 stats["total"] += 1
                 text, skip = decode_code(candidate.data)
-                if skip is None and len(text.encode("utf-8", "surrogatepass")) > params.max_bytes:
+                size = len(text.encode("utf-8", "surrogatepass")) if skip is None else 0
+                if skip is None and size > params.max_bytes:  # table rows have no file size to check first
                     skip = "skipped_too_large"
-                if skip is None and len(text) < params.min_bytes:
+                if skip is None and size < params.min_bytes:
                     skip = "skipped_too_small"
                 if skip:
                     stats[skip] += 1
@@ -210,6 +211,7 @@ def ingest(params: IngestParams, out: str | Path) -> Dataset:
                 writer.write({"id": record_id(text), "text": text, "path": candidate.path, "repo": candidate.repo,
                               "license": candidate.license, "source": source, "lang": "python"})
                 kept += 1
+                stats["kept_bytes"] += size
                 bar.update(task, advance=1, status=f"{kept} files")
                 if params.max_files is not None and kept >= params.max_files:
                     break
