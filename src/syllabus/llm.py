@@ -1,0 +1,448 @@
+"""One client for every teacher, judge and grader: OpenAI-compatible HTTP endpoints and built-in
+offline backends behind the same batch API.
+
+    client = LLMClient("http://127.0.0.1:8000/v1", model="gpt-3.5-turbo", concurrency=16,
+                       cache_dir="runs/x/llm-cache", budget_usd=5.0)
+    replies = client.chat_many([[{"role": "user", "content": "..."}], ...], temperature=0.7, max_tokens=512)
+
+Endpoints: an http(s) base URL, `offline:<name>` (a deterministic in-process function registered in
+OFFLINE_BACKENDS or with `register_offline`; a template writer, not a model), or `local:<model dir>`
+(a syllabus model dir, generated in-process).
+
+Every request is keyed by (model, messages or prompt, sampling params, sample index). A reply that
+succeeded is stored under that key in an sqlite cache, committed before the next one, so a re-run
+after a kill re-sends only what never came back. A failure after retries comes back as
+`Reply(text=None, error=...)`; one bad request never raises. The ledger counts tokens and cost, and
+a `budget_usd` cap reserves each request's worst-case cost before sending it, so spend never passes
+the cap: requests that would pass it come back with error "budget exhausted".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from syllabus.console import progress_bar
+from syllabus.errors import BadInput
+
+Messages = list[dict[str, str]]
+OfflineBackend = Callable[[str, int], str]  # (prompt text, sample index) -> reply text
+
+# name -> "module:function"; imported on first use, so this service never imports a stage eagerly
+OFFLINE_BACKENDS: dict[str, str] = {
+    "textbook": "syllabus.synth.offline:write_textbook",
+    "exercises": "syllabus.synth.offline:write_exercise",
+}
+_registered: dict[str, OfflineBackend] = {}
+
+# USD per million (prompt, completion) tokens, matched by model-name prefix; pass `prices=` for others
+KNOWN_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4": (30.00, 60.00),
+}
+
+BUDGET_EXHAUSTED = "budget exhausted"
+
+
+def register_offline(name: str, fn: OfflineBackend) -> None:
+    """Make `offline:<name>` call fn(prompt, sample_index) -> text."""
+    _registered[name] = fn
+
+
+def offline_backend(name: str) -> OfflineBackend:
+    if name in _registered:
+        return _registered[name]
+    if name not in OFFLINE_BACKENDS:
+        known = sorted(set(OFFLINE_BACKENDS) | set(_registered))
+        raise BadInput(f"offline:{name}: no such offline backend (known: {', '.join(known)})")
+    module, fn = OFFLINE_BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+@dataclass
+class Reply:
+    text: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+@dataclass
+class Ledger:
+    """What a client did: requests sent over the wire, cache hits, tokens and dollars."""
+
+    sent: int = 0
+    succeeded: int = 0
+    cached: int = 0
+    retries: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"cost_usd": round(self.cost_usd, 6)}
+
+
+@dataclass
+class Request:
+    kind: str  # "chat" or "completion"
+    body: Messages | str
+    params: dict[str, Any]
+    sample: int
+    key: str = ""
+
+    @property
+    def prompt_text(self) -> str:
+        """The text an offline backend answers: the prompt, or the last user message."""
+        if isinstance(self.body, str):
+            return self.body
+        users = [m["content"] for m in self.body if m.get("role") == "user"]
+        return users[-1] if users else self.body[-1]["content"]
+
+
+class Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Fatal(Exception):
+    pass
+
+
+def _estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to backoff
+
+
+class ReplyCache:
+    """Successful replies by request key, in sqlite: each insert is its own committed transaction."""
+
+    def __init__(self, cache_dir: str | Path | None):
+        if cache_dir is None:
+            self.db = sqlite3.connect(":memory:")
+        else:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(Path(cache_dir) / "replies.sqlite", timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+        self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        self.db.commit()
+
+    def get(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, reply: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply)))
+        self.db.commit()
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+
+
+class HTTPBackend:
+    """POSTs to an OpenAI-compatible server's /chat/completions or /completions."""
+
+    def __init__(self, base_url: str, model: str, *, api_key: str | None, timeout: float, concurrency: int):
+        url = httpx.URL(base_url)
+        if url.path in ("", "/"):
+            url = url.copy_with(path="/v1")
+        self.base_url = str(url).rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.concurrency = concurrency
+        self.http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> HTTPBackend:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.http.aclose()
+
+    async def send(self, request: Request) -> tuple[str, int | None, int | None]:
+        path = "/chat/completions" if request.kind == "chat" else "/completions"
+        field_name = "messages" if request.kind == "chat" else "prompt"
+        body = {"model": self.model, field_name: request.body, **request.params}
+        if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
+            body["seed"] = int(request.params.get("seed") or 0) + request.sample
+        try:
+            response = await self.http.post(path, json=body)
+        except httpx.TimeoutException:
+            raise Retryable("timeout") from None
+        except httpx.TransportError as e:
+            raise Retryable(f"connection error ({e.__class__.__name__})") from None
+        status = response.status_code
+        if status == 429:
+            raise Retryable("rate limited (429)", _parse_retry_after(response.headers.get("retry-after")))
+        if status >= 500:
+            raise Retryable(f"server error ({status})")
+        if status >= 400:
+            raise Fatal(f"HTTP {status}: {response.text[:200]}")
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] if request.kind == "chat" else choice["text"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise Retryable("malformed response") from None
+        usage = data.get("usage") or {}
+        return text, usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+class OfflineRunner:
+    """An offline backend behind the async interface (it is fast and deterministic: no retries needed)."""
+
+    def __init__(self, name: str):
+        self.fn = offline_backend(name)
+
+    async def __aenter__(self) -> OfflineRunner:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        pass
+
+    async def send(self, request: Request) -> tuple[str, int | None, int | None]:
+        return self.fn(request.prompt_text, request.sample), None, None
+
+
+class LLMClient:
+    """Batch requests to one endpoint with bounded concurrency, retries, a cache and a budget."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str | None = None,
+        *,
+        concurrency: int = 8,
+        cache_dir: str | Path | None = None,
+        budget_usd: float | None = None,
+        prices: tuple[float, float] | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ):
+        if concurrency < 1:
+            raise BadInput(f"concurrency must be at least 1, got {concurrency}")
+        self.endpoint = endpoint
+        self.concurrency = concurrency
+        self.budget_usd = budget_usd
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if endpoint.startswith(("http://", "https://")):
+            self.backend_kind = "http"
+            self.model = model or "default"
+            self.prices = prices or next((p for name, p in KNOWN_PRICES.items() if self.model.startswith(name)),
+                                         (0.0, 0.0))
+        elif endpoint.startswith("offline:"):
+            self.backend_kind = "offline"
+            offline_backend(endpoint.removeprefix("offline:"))  # unknown names fail now, not mid-run
+            self.model = model or endpoint
+            self.prices = prices or (0.0, 0.0)
+        elif endpoint.startswith("local:"):
+            raise BadInput(f"{endpoint}: the in-process local model backend is not available yet")
+        else:
+            raise BadInput(f"unknown endpoint {endpoint!r} (expected http(s)://..., offline:NAME or local:DIR)")
+        self.cache = ReplyCache(cache_dir)
+        self.ledger = Ledger()
+        self._reserved = 0.0
+        self._stopping = False
+
+    # ── public batch API ──────────────────────────────────────────────────────────────────────
+
+    def chat_many(self, conversations: Sequence[Messages], *, samples: Sequence[int] | None = None,
+                  description: str = "llm", **sampling: Any) -> list[Reply]:
+        """One reply per conversation, in order. `samples[i]` is the sample index of request i
+        (distinct indices of one prompt are distinct cached samples)."""
+        return self._run_sync("chat", conversations, samples, description, sampling)
+
+    def complete_many(self, prompts: Sequence[str], *, samples: Sequence[int] | None = None,
+                      description: str = "llm", **sampling: Any) -> list[Reply]:
+        return self._run_sync("completion", prompts, samples, description, sampling)
+
+    # ── internals ─────────────────────────────────────────────────────────────────────────────
+
+    def request_key(self, kind: str, body: Messages | str, params: dict[str, Any], sample: int) -> str:
+        identity = self.model if self.backend_kind == "http" else self.endpoint
+        blob = json.dumps([identity, kind, body, params, sample], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _requests(self, kind, bodies, samples, params) -> list[Request]:
+        samples = list(samples) if samples is not None else [0] * len(bodies)
+        if len(samples) != len(bodies):
+            raise ValueError("samples must have one index per request")
+        return [Request(kind, body, params, s, self.request_key(kind, body, params, s))
+                for body, s in zip(bodies, samples)]
+
+    def _run_sync(self, kind, bodies, samples, description, params) -> list[Reply]:
+        requests = self._requests(kind, bodies, samples, params)
+        with progress_bar() as bar:
+            task = bar.add_task(description, total=len(requests), status="")
+
+            def advance(_: Reply) -> None:
+                ledger = self.ledger
+                status = f"cached {ledger.cached}  failed {ledger.failed}  ${ledger.cost_usd:.4f}"
+                bar.update(task, advance=1, status=status)
+
+            replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+        if self._stopping:
+            raise KeyboardInterrupt
+        return replies
+
+    async def _run_draining_on_signal(self, kind, requests, on_reply) -> list[Reply]:
+        """On the first SIGINT/SIGTERM, start nothing new and let in-flight requests finish and be
+        cached, so a re-run re-sends none of them; a second signal kills as usual."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def stop() -> None:
+            self._stopping = True
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+        try:
+            for sig in signals:
+                loop.add_signal_handler(sig, stop)
+        except (RuntimeError, ValueError):  # not the main thread: no draining
+            signals = ()
+        try:
+            return await self._run(kind, requests, on_reply)
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _backend(self):
+        if self.backend_kind == "http":
+            return HTTPBackend(self.endpoint, self.model, api_key=self.api_key, timeout=self.timeout,
+                               concurrency=self.concurrency)
+        return OfflineRunner(self.endpoint.removeprefix("offline:"))
+
+    async def _run(self, kind: str, requests: list[Request], on_reply: Callable[[Reply], None] | None) -> list[Reply]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+        async with self._backend() as backend:
+
+            async def one(request: Request) -> Reply:
+                reply = self._cached(request)
+                if reply is None:
+                    async with semaphore:
+                        if self._stopping:
+                            reply = self._fail(request, "interrupted")
+                        else:
+                            reply = await self._send(backend, request)
+                if on_reply is not None:
+                    on_reply(reply)
+                return reply
+
+            return await asyncio.gather(*(one(r) for r in requests))
+
+    def _provenance(self, request: Request) -> dict[str, Any]:
+        endpoint = self.endpoint
+        if self.backend_kind == "http":
+            endpoint = str(httpx.URL(endpoint).copy_with(username=None, password=None))
+        return {"endpoint": endpoint, "model": self.model, "prompt_hash": request.key[:16],
+                "params": request.params, "sample": request.sample}
+
+    def _cached(self, request: Request) -> Reply | None:
+        hit = self.cache.get(request.key)
+        if hit is None:
+            return None
+        self.ledger.cached += 1
+        return Reply(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True,
+                     provenance=self._provenance(request))
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
+
+    def _worst_case_cost(self, request: Request) -> float:
+        prompt = request.body if isinstance(request.body, str) else json.dumps(request.body)
+        return self._cost(_estimate_tokens(prompt), int(request.params.get("max_tokens") or 4096))
+
+    def _fail(self, request: Request, error: str) -> Reply:
+        self.ledger.failed += 1
+        kind = error.split(" (")[0].split(":")[0]
+        self.ledger.errors[kind] = self.ledger.errors.get(kind, 0) + 1
+        return Reply(None, error=error, provenance=self._provenance(request))
+
+    async def _send(self, backend, request: Request) -> Reply:
+        reserve = self._worst_case_cost(request)
+        if self.budget_usd is not None and self.ledger.cost_usd + self._reserved + reserve > self.budget_usd:
+            return self._fail(request, BUDGET_EXHAUSTED)
+        self._reserved += reserve
+        try:
+            return await self._send_with_retries(backend, request)
+        finally:
+            self._reserved -= reserve
+
+    async def _send_with_retries(self, backend, request: Request) -> Reply:
+        last_error = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.ledger.retries += 1
+            self.ledger.sent += 1
+            try:
+                text, prompt_tokens, completion_tokens = await backend.send(request)
+            except Retryable as e:
+                last_error = e.reason
+                if attempt == self.max_retries:
+                    break
+                # full jitter (AWS style) unless the server said how long to wait
+                delay = e.retry_after if e.retry_after is not None else \
+                    random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
+                await asyncio.sleep(delay)
+                continue
+            except Fatal as e:
+                return self._fail(request, str(e))
+            prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
+            completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
+            self.ledger.succeeded += 1
+            self.ledger.prompt_tokens += prompt_tokens
+            self.ledger.completion_tokens += completion_tokens
+            self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
+            self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
+                                         "completion_tokens": completion_tokens, "time": time.time()})
+            return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+        return self._fail(request, f"{last_error} (after {self.max_retries + 1} attempts)")

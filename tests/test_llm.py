@@ -1,0 +1,116 @@
+"""The shared LLM client against a real fault-injecting server on 127.0.0.1."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from syllabus.errors import BadInput
+from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, register_offline
+from syllabus.testing.fault_server import FaultServer
+
+from conftest import REPO
+
+
+def conversations(n: int, tag: str = "q") -> list[list[dict]]:
+    return [[{"role": "system", "content": "be brief"}, {"role": "user", "content": f"{tag} {i}"}] for i in range(n)]
+
+
+def test_every_fault_kind_is_retried_until_success(tmp_path):
+    with FaultServer(plan="429,500,garbled,timeout", hang=1) as server:
+        client = LLMClient(server.url, model="m", concurrency=8, cache_dir=tmp_path, timeout=0.5, backoff=0.01)
+        replies = client.chat_many(conversations(6), max_tokens=16)
+        stats = server.stats()
+    assert [r.text for r in replies] == [f"echo: q {i}" for i in range(6)]
+    assert all(not r.cached and r.provenance["model"] == "m" and len(r.provenance["prompt_hash"]) == 16
+               for r in replies)
+    assert {k: stats[k] for k in ("fault_429", "fault_500", "fault_garbled", "fault_timeout")} == \
+        {"fault_429": 6, "fault_500": 6, "fault_garbled": 6, "fault_timeout": 6}
+    assert client.ledger.retries == 24 and client.ledger.succeeded == 6 and client.ledger.failed == 0
+
+
+def test_persistent_failures_come_back_as_errors_without_raising():
+    with FaultServer(plan="500,500,500") as server:
+        client = LLMClient(server.url, concurrency=2, max_retries=1, backoff=0.01)
+        replies = client.complete_many(["a", "b"], max_tokens=8)
+    assert [r.text for r in replies] == [None, None]
+    assert all("server error (500)" in r.error and "2 attempts" in r.error for r in replies)
+    assert client.ledger.errors == {"server error": 2}
+
+
+def test_endpoint_down_is_an_error_per_request_not_a_crash():
+    client = LLMClient("http://127.0.0.1:9/v1", max_retries=1, backoff=0.01, timeout=1)
+    replies = client.complete_many(["x"])
+    assert replies[0].text is None and "connection error" in replies[0].error
+
+
+def test_rerun_is_served_from_cache_with_zero_requests_resent(tmp_path):
+    with FaultServer() as server:
+        first = LLMClient(server.url, model="m", cache_dir=tmp_path, concurrency=4)
+        a = first.chat_many(conversations(20), temperature=0.0, max_tokens=32)
+        sent = server.stats()["requests"]
+        second = LLMClient(server.url, model="m", cache_dir=tmp_path, concurrency=4)
+        b = second.chat_many(conversations(20), temperature=0.0, max_tokens=32)
+        # a different sampling param or sample index is a different request
+        c = second.chat_many(conversations(2), samples=[1, 1], temperature=0.0, max_tokens=32)
+        stats = server.stats()
+    assert sent == 20 and [r.text for r in a] == [r.text for r in b]
+    assert all(r.cached for r in b) and second.ledger.cached == 20
+    assert stats["requests"] == 22 and stats.get("duplicates", 0) == 0 and not any(r.cached for r in c)
+
+
+def test_budget_cap_stops_cleanly_and_is_never_exceeded():
+    with FaultServer() as server:
+        # $1 per 1k tokens either way; worst case of one request ~ (prompt/4 + 10) tokens ~ $0.013
+        client = LLMClient(server.url, model="m", concurrency=1, budget_usd=0.05, prices=(1000.0, 1000.0))
+        replies = client.complete_many([f"prompt {i}" for i in range(10)], max_tokens=10)
+        stats = server.stats()
+    ok = [r for r in replies if r.ok]
+    assert 2 <= len(ok) < 10 and stats["requests"] == len(ok)
+    assert all(r.error == BUDGET_EXHAUSTED for r in replies if not r.ok)
+    assert client.ledger.cost_usd <= 0.05
+
+
+def test_offline_backend_and_unknown_endpoints():
+    register_offline("shout", lambda prompt, sample: f"{prompt.upper()} #{sample}")
+    client = LLMClient("offline:shout")
+    assert [r.text for r in client.complete_many(["hi", "hi"], samples=[0, 1])] == ["HI #0", "HI #1"]
+    with pytest.raises(BadInput, match="no such offline backend"):
+        LLMClient("offline:nope")
+    with pytest.raises(BadInput, match="unknown endpoint"):
+        LLMClient("ftp://x")
+
+
+KILLABLE = """
+import sys
+from syllabus.llm import LLMClient
+client = LLMClient(sys.argv[1], model="m", cache_dir=sys.argv[2], concurrency=8)
+try:
+    client.complete_many([f"prompt {i}" for i in range(400)], max_tokens=8)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_kill_and_resume_resends_nothing_that_succeeded(tmp_path, sig):
+    with FaultServer(latency=0.02) as server:
+        child = subprocess.Popen([sys.executable, "-c", KILLABLE, server.url, str(tmp_path)],
+                                 env={"PYTHONPATH": str(REPO / "src")}, stderr=subprocess.DEVNULL)
+        while server.stats().get("requests", 0) < 60:
+            time.sleep(0.02)
+        child.send_signal(sig)
+        child.wait(timeout=30)
+        answered_before = server.stats()["succeeded"]
+        client = LLMClient(server.url, model="m", cache_dir=tmp_path, concurrency=8)
+        replies = client.complete_many([f"prompt {i}" for i in range(400)], max_tokens=8)
+        stats = server.stats()
+    assert all(r.ok for r in replies) and 60 <= answered_before < 400
+    assert stats["distinct"] == 400
+    if sig == signal.SIGTERM:  # drained: every answered request was cached
+        assert child.returncode == 130 and stats.get("duplicates", 0) == 0
+        assert client.ledger.cached == answered_before
+    else:  # killed outright: at most the requests in flight at the kill are sent again
+        assert stats.get("duplicates", 0) <= 8
