@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from syllabus.model import Phi
-from test_model import CONFIGS, random_model
+from test_model import CONFIGS, one_thread, random_model  # noqa: F401 (one_thread: autouse)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
