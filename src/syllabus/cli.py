@@ -169,22 +169,45 @@ def decontam_cmd() -> None:
 # ── tokenizer, model, serve (issue #5) ───────────────────────────────────────────────────────
 
 
-@tokenizer_app.command("train", context_settings=ANY_ARGS)
-def tokenizer_train() -> None:
+@tokenizer_app.command("train")
+def tokenizer_train(
+    datasets: Annotated[list[Path], typer.Argument(help="Dataset dirs whose records' text to train on.")],
+    out: Annotated[Path, typer.Option(help="Dir to write tokenizer.json into.")],
+    vocab_size: Annotated[int, typer.Option(help="Tokens in the vocabulary, special and whitespace tokens included.")] = 4096,
+    min_frequency: Annotated[int, typer.Option(help="Merge pairs seen at least this often.")] = 2,
+) -> None:
     """Train a byte-level BPE tokenizer on dataset dirs."""
-    _not_built("tokenizer train", 5)
+    from syllabus.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(datasets, vocab_size, out, min_frequency=min_frequency)
+    _print_json({"out": str(tokenizer.source), "vocab_size": tokenizer.vocab_size, "eot_id": tokenizer.eot_id})
 
 
-@tokenizer_app.command("encode", context_settings=ANY_ARGS)
-def tokenizer_encode() -> None:
-    """Encode text to token ids."""
-    _not_built("tokenizer encode", 5)
+@tokenizer_app.command("encode")
+def tokenizer_encode(
+    tokenizer: Annotated[Path, typer.Option(help="tokenizer.json, or a dir holding one (e.g. a model dir).")],
+    text: Annotated[Optional[str], typer.Argument(help="Text to encode (default: stdin).")] = None,
+) -> None:
+    """Encode text to token ids (a JSON list)."""
+    from syllabus.tokenizer import load_tokenizer
+
+    _print_json(load_tokenizer(tokenizer).encode(sys.stdin.read() if text is None else text))
 
 
-@tokenizer_app.command("decode", context_settings=ANY_ARGS)
-def tokenizer_decode() -> None:
+@tokenizer_app.command("decode")
+def tokenizer_decode(
+    tokenizer: Annotated[Path, typer.Option(help="tokenizer.json, or a dir holding one (e.g. a model dir).")],
+    ids: Annotated[list[int], typer.Argument(help="Token ids.")],
+) -> None:
     """Decode token ids to text."""
-    _not_built("tokenizer decode", 5)
+    from syllabus.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer)
+    unknown = [i for i in ids if not 0 <= i < tok.vocab_size]
+    if unknown:
+        raise BadInput(f"token ids outside the vocab of {tok.vocab_size}: {unknown[:10]}", file=tokenizer)
+    sys.stdout.write(tok.decode(ids))
+    sys.stdout.flush()
 
 
 @app.command("serve", context_settings=ANY_ARGS)

@@ -1,0 +1,149 @@
+"""Exact weight mapping between syllabus's Phi and transformers' PhiForCausalLM (microsoft/phi-1 layout)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from syllabus.errors import BadInput
+from syllabus.model.config import PhiConfig
+from syllabus.model.phi import Phi
+
+# ours -> transformers, applied to the name's parts in order
+_RENAMES = [
+    (r"^lm_head\.", "lm_head."),
+    (r"^embed_tokens\.", "model.embed_tokens."),
+    (r"^final_layernorm\.", "model.final_layernorm."),
+    (r"^layers\.(\d+)\.ln\.", r"model.layers.\1.input_layernorm."),
+    (r"^layers\.(\d+)\.attn\.", r"model.layers.\1.self_attn."),
+    (r"^layers\.(\d+)\.mlp\.", r"model.layers.\1.mlp."),
+]
+_RENAMES_BACK = [
+    (r"^model\.embed_tokens\.", "embed_tokens."),
+    (r"^model\.final_layernorm\.", "final_layernorm."),
+    (r"^model\.layers\.(\d+)\.input_layernorm\.", r"layers.\1.ln."),
+    (r"^model\.layers\.(\d+)\.self_attn\.", r"layers.\1.attn."),
+    (r"^model\.layers\.(\d+)\.mlp\.", r"layers.\1.mlp."),
+]
+
+
+def _rename(name: str, table) -> str:
+    for pattern, repl in table:
+        new, n = re.subn(pattern, repl, name)
+        if n:
+            return new
+    return name
+
+
+def hf_config(config: PhiConfig):
+    from transformers import PhiConfig as HFPhiConfig
+
+    return HFPhiConfig(
+        vocab_size=config.vocab_size,
+        hidden_size=config.n_embd,
+        intermediate_size=config.n_inner,
+        num_hidden_layers=config.n_layer,
+        num_attention_heads=config.n_head,
+        num_key_value_heads=config.n_head,
+        max_position_embeddings=config.block_size,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": config.rope_theta,
+            "partial_rotary_factor": config.rotary_dim / config.head_dim,
+        },
+        layer_norm_eps=config.layer_norm_eps,
+        hidden_act="gelu_new",
+        embd_pdrop=config.embd_pdrop,
+        attention_dropout=config.attn_pdrop,
+        resid_pdrop=config.resid_pdrop,
+        tie_word_embeddings=False,
+        qk_layernorm=False,
+    )
+
+
+def config_from_hf(hf, name: str = "hf") -> PhiConfig:
+    """Our PhiConfig for a transformers PhiConfig; features our model lacks -> BadInput."""
+    if getattr(hf, "model_type", None) != "phi":
+        raise BadInput(f"architecture {getattr(hf, 'model_type', None)!r} is not phi", record=name)
+    unsupported = []
+    if hf.qk_layernorm:
+        unsupported.append("qk_layernorm")
+    if hf.num_key_value_heads not in (None, hf.num_attention_heads):
+        unsupported.append("grouped-query attention (num_key_value_heads)")
+    if hf.tie_word_embeddings:
+        unsupported.append("tie_word_embeddings")
+    if hf.hidden_act not in ("gelu_new", "gelu_pytorch_tanh"):
+        unsupported.append(f"hidden_act {hf.hidden_act}")
+    rope = hf.rope_parameters
+    if rope.get("rope_type", "default") != "default":
+        unsupported.append(f"rope_type {rope['rope_type']}")
+    if unsupported:
+        raise BadInput(f"unsupported phi features: {', '.join(unsupported)}", record=name)
+    head_dim = hf.hidden_size // hf.num_attention_heads
+    return PhiConfig(
+        name=name,
+        vocab_size=hf.vocab_size,
+        block_size=hf.max_position_embeddings,
+        n_layer=hf.num_hidden_layers,
+        n_head=hf.num_attention_heads,
+        n_embd=hf.hidden_size,
+        n_inner=hf.intermediate_size,
+        rotary_dim=int(head_dim * rope.get("partial_rotary_factor", 0.5)),
+        rope_theta=float(rope["rope_theta"]),
+        layer_norm_eps=hf.layer_norm_eps,
+        embd_pdrop=float(hf.embd_pdrop),
+        attn_pdrop=float(hf.attention_dropout or 0.0),
+        resid_pdrop=float(hf.resid_pdrop),
+    )
+
+
+def from_hf(dir_or_model) -> Phi:
+    """Our Phi with the weights of a PhiForCausalLM (a module, or a dir saved by save_pretrained)."""
+    from transformers import PhiForCausalLM
+    from transformers import PhiConfig as HFPhiConfig
+
+    if isinstance(dir_or_model, (str, Path)):
+        path = Path(dir_or_model)
+        if not (path / "config.json").is_file():
+            raise BadInput("not a Hugging Face model dir (no config.json)", file=path)
+        try:
+            hf_cfg = HFPhiConfig.from_pretrained(path)
+        except (ValueError, TypeError, OSError) as e:
+            raise BadInput(f"unreadable Hugging Face config ({e})", file=path / "config.json") from None
+        config = config_from_hf(hf_cfg, name=path.name)
+        state = _read_hf_weights(path)
+    elif isinstance(dir_or_model, PhiForCausalLM):
+        config = config_from_hf(dir_or_model.config)
+        state = dir_or_model.state_dict()
+    else:
+        raise BadInput(f"{type(dir_or_model).__name__} is not a PhiForCausalLM")
+    ours = {_rename(k, _RENAMES_BACK): v.detach().clone() for k, v in state.items()}
+    return Phi.from_state_dict(config, ours, file=dir_or_model if isinstance(dir_or_model, (str, Path)) else None)
+
+
+def _read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise BadInput("no *.safetensors weights", file=path)
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    return state
+
+
+def to_hf(model: Phi, path: str | Path | None = None):
+    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given."""
+    from transformers import PhiForCausalLM
+
+    hf = PhiForCausalLM(hf_config(model.config))
+    state = {_rename(k, _RENAMES): v.detach().clone() for k, v in model.state_dict().items()}
+    hf.load_state_dict(state, strict=True)
+    hf.to(next(model.parameters()).dtype)
+    hf.eval()
+    if path is not None:
+        hf.save_pretrained(path)
+    return hf

@@ -1,0 +1,125 @@
+"""Byte-level BPE tokenizers: train one on dataset dirs, or load any local Hugging Face tokenizer.
+
+Trained tokenizers follow codegen-350M-mono (the tokenizer phi-1 used): GPT-2 byte-level BPE,
+`<|endoftext|>` between documents, and whole runs of spaces and tabs as single tokens so that
+indentation costs one token, not one per space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import tokenizers
+from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
+
+from syllabus.console import console
+from syllabus.errors import BadInput
+
+EOT = "<|endoftext|>"
+TOKENIZER_FILE = "tokenizer.json"
+WHITESPACE_RUNS = [" " * n for n in range(31, 1, -1)] + ["\t" * n for n in range(20, 1, -1)]
+
+
+class Tokenizer:
+    """A `tokenizers.Tokenizer` with the end-of-text token every syllabus model relies on."""
+
+    def __init__(self, tokenizer: tokenizers.Tokenizer, source: str | Path | None = None):
+        self.tokenizer = tokenizer
+        self.source = source
+        eot_id = tokenizer.token_to_id(EOT)
+        if eot_id is None:
+            raise BadInput(f"tokenizer has no {EOT} token", file=source)
+        self.eot_id: int = eot_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def save(self, path: str | Path) -> Path:
+        """Write tokenizer.json into the dir `path`."""
+        from syllabus.data.files import atomic_write_text
+
+        out = Path(path) / TOKENIZER_FILE
+        atomic_write_text(out, self.tokenizer.to_str(pretty=True))
+        return out
+
+    def check_fits(self, model_vocab_size: int, model: str | Path | None = None) -> None:
+        """A token id the model has no embedding for would crash mid-run: refuse up front."""
+        if self.vocab_size > model_vocab_size:
+            raise BadInput(
+                f"tokenizer {self.source or ''} has {self.vocab_size} tokens, more than the model's vocab of {model_vocab_size}",
+                file=model,
+            )
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load tokenizer.json (a file, or a dir holding one), or a dir with GPT-2 style vocab.json + merges.txt."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / TOKENIZER_FILE).is_file():
+            path = path / TOKENIZER_FILE
+        elif (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+            return Tokenizer(_from_vocab_and_merges(path), source=path)
+        else:
+            raise BadInput(f"no {TOKENIZER_FILE} (or vocab.json + merges.txt)", file=path)
+    if not path.is_file():
+        raise BadInput("no such tokenizer file", file=path)
+    try:
+        tok = tokenizers.Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception for unreadable files
+        raise BadInput(f"not a tokenizers JSON file ({e})", file=path) from None
+    return Tokenizer(tok, source=path)
+
+
+def _from_vocab_and_merges(path: Path) -> tokenizers.Tokenizer:
+    import json
+
+    tok = tokenizers.Tokenizer(models.BPE.from_file(str(path / "vocab.json"), str(path / "merges.txt")))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    added = path / "added_tokens.json"
+    if added.is_file():  # codegen keeps its whitespace-run tokens here
+        tok.add_tokens([AddedToken(t, normalized=False) for t in json.loads(added.read_text())])
+    tok.add_special_tokens([EOT])
+    return tok
+
+
+def dataset_texts(dataset_dirs: Iterable[str | Path]) -> Iterator[str]:
+    from syllabus.data.dataset import Dataset
+
+    for path in dataset_dirs:
+        for record in Dataset(path).records():
+            yield record["text"]
+
+
+def train_tokenizer(dataset_dirs: list[str | Path], vocab_size: int, out_dir: str | Path, min_frequency: int = 2) -> Tokenizer:
+    """Train a byte-level BPE on the texts of dataset dirs; writes out_dir/tokenizer.json."""
+    if vocab_size < 256 + 1 + len(WHITESPACE_RUNS):
+        raise BadInput(f"vocab_size {vocab_size} is too small: the 256 bytes, {EOT} and whitespace runs need {257 + len(WHITESPACE_RUNS)}")
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(WHITESPACE_RUNS),
+        min_frequency=min_frequency,
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    with console.status("training tokenizer"):
+        tok.train_from_iterator(dataset_texts(dataset_dirs), trainer)
+    # added tokens are split off before byte-level BPE, longest first, so indentation is one token
+    tok.add_tokens([AddedToken(w, normalized=False) for w in WHITESPACE_RUNS])
+    tokenizer = Tokenizer(tok, source=Path(out_dir) / TOKENIZER_FILE)
+    tokenizer.save(out_dir)
+    return tokenizer

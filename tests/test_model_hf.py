@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from syllabus.model import Phi
+from test_model import CONFIGS, one_thread, random_model  # noqa: F401 (one_thread: autouse)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_logits_match_transformers(config):
+    model = random_model(config)
+    hf = model.to_hf()
+    x = torch.randint(0, config.vocab_size, (3, 40))
+    mask = torch.ones_like(x)
+    mask[0, :7] = 0
+    with torch.no_grad():
+        assert (model(x) - hf(x).logits).abs().max() <= 1e-4
+        padded = model(x, attention_mask=mask) - hf(x, attention_mask=mask).logits
+        assert padded[:, 7:].abs().max() <= 1e-4 and padded[1:].abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("config", CONFIGS[:2], ids=lambda c: c.name)
+def test_round_trip_is_bit_exact(config, tmp_path):
+    model = random_model(config)
+    back = Phi.from_hf(model.to_hf())
+    model.to_hf(tmp_path / "hf")
+    from_dir = Phi.from_hf(tmp_path / "hf")
+    via_pretrained = Phi.from_pretrained(tmp_path / "hf")
+    assert back.config.to_dict() | {"name": config.name} == config.to_dict()
+    for k, v in model.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+        assert torch.equal(from_dir.state_dict()[k], v), k
+        assert torch.equal(via_pretrained.state_dict()[k], v), k
