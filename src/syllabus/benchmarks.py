@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -125,7 +126,10 @@ def mbpp_problem(record: dict) -> Problem:
 def mbpp_entry_point(code: str, first_test: str) -> str:
     """The function the tests call: the last top-level def of the reference named in the first test."""
     try:
-        names = [node.name for node in ast.parse(code).body if isinstance(node, ast.FunctionDef)]
+        with warnings.catch_warnings():  # old solutions have invalid escapes like "\s" in plain strings
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
+        names = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     except SyntaxError:
         names = re.findall(r"^def\s+(\w+)", code, flags=re.M)
     called = [name for name in names if re.search(rf"\b{re.escape(name)}\s*\(", first_test)]
