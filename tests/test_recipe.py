@@ -85,3 +85,15 @@ def test_cli_run_bad_recipe_exit_2_one_line(tmp_path, cli):
 def test_cli_unbuilt_stage_says_so_and_exits_1(cli):
     result = cli("report", "somewhere")
     assert result.returncode == 1 and "not built yet" in result.stderr
+
+
+def test_stage_outputs_feed_later_stages(tmp_path):
+    recipe = load_recipe(_write(tmp_path, f"""
+        name: t
+        stages:
+          - {{name: raw, uses: data.ingest, params: {{sources: ["{_src(tmp_path)}"]}}}}
+          - {{name: tok, uses: tokenizer.train, inputs: {{data: raw}}, params: {{vocab_size: 400, min_frequency: 1}}}}
+        """))
+    summaries = run_recipe(recipe, tmp_path / "run")
+    assert summaries["tok"]["vocab_size"] == 400
+    assert (tmp_path / "run" / "tok" / "tokenizer.json").exists()
