@@ -30,6 +30,7 @@ from syllabus.errors import BadInput
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
+    "report": "syllabus.report:report_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
