@@ -12,6 +12,7 @@ from syllabus.data.dataset import write_dataset
 from syllabus.errors import BadInput
 from syllabus.recipe import run_recipe
 from syllabus.report import build_report
+from syllabus.report.run import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,17 +140,30 @@ def test_odd_stage_outputs_render_without_crashing(tmp_path):
            "decontam": ("decontam", {"tau_table": "later", "per_task": []}),
            "pretrain": ("train.pretrain", []),
            "eval": ("eval", {"humaneval": {"pass@1": "x", "nll": [1]}, "mbpp": 0.3}),
+           "eval_flat": ("eval", {"benchmark": "mbpp", "pass@k": {"1": 0.25}}),
            "ablation": ("ablation", {"table": [1, 2, 3]})}
     for name, (uses, summary) in odd.items():
         _state(run, name, uses, summary)
     (run / "pretrain").mkdir()
-    (run / "pretrain" / "metrics.jsonl").write_text('{"step": 0, "loss": 2.5}\nnot json\n{"step": 1, "loss": "nan?"}\n{"st')
+    log = '{"step": 0, "loss": 2.5}\nnot json\n{"step": 1, "loss": "nan?"}\n{"st'  # cut mid-append
+    (run / "pretrain" / "metrics.jsonl").write_text(log)
     (run / "decontam").mkdir()
     (run / "decontam" / "report.json").write_text("{broken")
     text = build_report(run).read_text()
     assert "could not render" not in text
     assert "<code>decontam/report.json</code>" in text and "unreadable: JSONDecodeError" in text
     assert "2.5" in re.search('<section id="training">(.*?)</section>', text, re.S).group(1)
+    evaluation = re.search('<section id="eval">(.*?)</section>', text, re.S).group(1)
+    assert "<td>mbpp</td><td>pass@1</td>" in evaluation and "0.25" in evaluation and "0.3" not in evaluation
+
+
+def test_stage_leaves_drop_a_summary_the_manifest_repeats(run_dir):
+    raw = Run(run_dir).stages[0]
+    leaves = raw.leaves()
+    assert leaves[("kept",)] == (10, ".state/raw.json") and ("ingest", "kept") not in leaves
+    _state(run_dir, "eval_base", "eval", {"humaneval": {"pass@1": 0.1}, "mbpp": {"pass@1": 0.1}})
+    eval_base = next(s for s in Run(run_dir).stages if s.name == "eval_base")
+    assert {("humaneval", "pass@1"), ("mbpp", "pass@1")} <= set(eval_base.leaves())
 
 
 def test_not_a_run_dir_is_bad_input(tmp_path):
@@ -164,10 +178,9 @@ def test_cli_prints_page_path_and_rejects_non_run_dirs(run_dir, tmp_path, cli):
     result = cli("report", str(run_dir), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out) and "eval_ft" in out.read_text()
-    for bad in (tmp_path / "missing", tmp_path / "elsewhere"):
-        result = cli("report", str(bad))
-        assert result.returncode == 2 and str(bad) in result.stderr
-        assert result.stderr.strip().count("\n") == 0
+    result = cli("report", str(tmp_path / "elsewhere"))  # a dir, but no run in it
+    assert result.returncode == 2 and "not a run dir" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
 
 
 def test_recipe_report_stage_writes_its_dir_and_the_run_page(tmp_path):

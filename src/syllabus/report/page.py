@@ -20,7 +20,7 @@ import numpy as np
 from syllabus.console import console
 from syllabus.data.stats import BYTES_PER_TOKEN
 from syllabus.report import figures
-from syllabus.report.run import Run, Stage
+from syllabus.report.run import Run, Stage, flatten
 
 BENCHMARKS = ("humaneval", "mbpp", "unconventional")
 MAX_ROWS = 40
@@ -74,13 +74,16 @@ def fmt(value: Any) -> str:
 def table(headers: Iterable[str] | None, rows: Iterable[Iterable[Any]]) -> str:
     """An HTML table of fmt-formatted cells (Markup cells go in as they are); no header row if headers is None."""
     head = f'<thead><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in headers)}</tr></thead>' if headers else ""
+    rows = list(rows)
     body = []
-    for row in list(rows)[:MAX_ROWS]:
+    for row in rows[:MAX_ROWS]:
         cells = []
         for cell in row:
             numeric = isinstance(cell, (int, float)) and not isinstance(cell, bool)
             cells.append(f'<td class="num">{fmt(cell)}</td>' if numeric else f"<td>{fmt(cell)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
+    if len(rows) > MAX_ROWS:
+        body.append(f'<tr><td class="note" colspan="{len(rows[0])}">… and {len(rows) - MAX_ROWS:,} more rows</td></tr>')
     return f'<table>{head}<tbody>{"".join(body)}</tbody></table>'
 
 
@@ -95,9 +98,9 @@ def any_table(obj: Any) -> str | None:
         columns = list(dict.fromkeys(k for r in obj for k in r))
         return table(columns, ([r.get(c) for c in columns] for r in obj))
     if isinstance(obj, list) and obj and all(isinstance(r, list) for r in obj):
-        return table([""] * max(len(r) for r in obj), obj)
+        return table(None, obj)
     if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
-        rows = {key: {"/".join(p): v for p, v in _leaves(inner)} for key, inner in obj.items()}
+        rows = {key: {"/".join(p): v for p, v in flatten(inner)} for key, inner in obj.items()}
         columns = list(dict.fromkeys(c for r in rows.values() for c in r))
         return table(["", *columns], ([key, *(r.get(c) for c in columns)] for key, r in rows.items()))
     if isinstance(obj, dict) and obj:
@@ -105,14 +108,6 @@ def any_table(obj: Any) -> str | None:
     if isinstance(obj, list) and obj:
         return table(["value"], ([v] for v in obj))
     return None
-
-
-def _leaves(obj: Any, prefix: KeyPath = ()) -> Iterable[tuple[KeyPath, Any]]:
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from _leaves(value, (*prefix, str(key)))
-    else:
-        yield prefix, obj
 
 
 def _number(value: Any) -> float | None:
@@ -387,7 +382,8 @@ def training(run: Run) -> Section:
         x_key = "step" if all(_number(r.get("step")) is not None for r in log) else None
         series = {}
         for name in LOSS_SERIES:
-            points = [(r[x_key] if x_key else i, r[name]) for i, r in enumerate(log) if _number(r.get(name)) is not None]
+            points = [(r[x_key] if x_key else i, r[name]) for i, r in enumerate(log)
+                      if _number(r.get(name)) is not None]
             if points:
                 series[name] = ([x for x, _ in points], [y for _, y in points])
         panels[s.name] = series
@@ -408,7 +404,8 @@ def training(run: Run) -> Section:
 
 
 PASS_AT = re.compile(r"^pass(?:@|_at_|_at|@k?)(\d+)$")
-GENERIC_PARTS = {"metrics", "results", "passk", "pass@k", "pass_at_k", "scores", "benchmarks", "eval"}
+PASS_K_PARTS = {"passk", "pass@k", "pass_at_k"}
+GENERIC_PARTS = {"metrics", "results", "scores", "benchmarks", "eval", *PASS_K_PARTS}
 
 
 def _benchmark(part: str) -> str | None:
@@ -429,11 +426,15 @@ def evaluation(run: Run) -> tuple[Section, Section]:
     stages = _done(run.using("eval"))
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for s in stages:
+        stage_benchmark, _ = s.find("benchmark")  # a stage that evaluates one benchmark may name it once
+        stage_benchmark = _benchmark(stage_benchmark) if isinstance(stage_benchmark, str) else None
         for path, (value, source) in s.leaves().items():
             if _number(value) is None:
                 continue
-            benchmark = next((b for p in path if (b := _benchmark(p))), None)
+            benchmark = next((b for p in path if (b := _benchmark(p))), stage_benchmark)
             metric = next((m for p in path if (m := _metric(p))), None)
+            if metric is None and path[-1].isdigit() and any(p.lower() in PASS_K_PARTS for p in path):
+                metric, path = f"pass@{path[-1]}", path[:-1]  # {"pass@k": {"1": 0.1}}
             if benchmark is None or metric is None:
                 continue
             rest = [p for p in path if not _benchmark(p) and not _metric(p) and p.lower() not in GENERIC_PARTS]

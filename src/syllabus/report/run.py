@@ -81,11 +81,20 @@ class Stage:
         return None, None
 
     def leaves(self) -> dict[tuple[str, ...], tuple[Any, str]]:
-        """Every scalar of every document by path, the first document holding a path winning."""
+        """Every leaf of every document by path, the first document holding a path winning.
+
+        A stage's summary is often repeated in its manifest under another nesting ({"kept": 3} and
+        {"ingest": {"kept": 3}}): a leaf whose last key and value an earlier document had is left out.
+        """
         out: dict[tuple[str, ...], tuple[Any, str]] = {}
+        seen: set[tuple[str, str]] = set()  # (last key, value) of the documents before this one
         for source, obj in self.documents:
-            for path, value in flatten(obj):
-                out.setdefault(path, (value, source))
+            leaves = [(path, value, (path[-1], json.dumps(value, sort_keys=True, default=str)))
+                      for path, value in flatten(obj)]
+            for path, value, key in leaves:
+                if path not in out and key not in seen:
+                    out[path] = (value, source)
+            seen.update(key for _, _, key in leaves)
         return out
 
     def is_kind(self, *kinds: str) -> bool:
