@@ -105,7 +105,7 @@ def test_page_has_every_section_its_numbers_and_their_sources(run_dir):
         "dedup": ["exact_removed", "0.0571", "0.0311", "HumanEval/0"],
         "data": ["83.3%", "80.0%", "123,456", "too_large 2"],
         "training": ["4.02", "4.3", "5000"],  # pretrain final loss, final val_loss, tokens/s
-        "eval": ["1.234", "0.987", "0.122", "0.143", "eval_base", "eval_ft"],
+        "eval": ["1.234", "0.987", "0.122", "0.143", "<code>.state/eval_base.json</code>", "<code>.state/eval_ft.json</code>"],
         "graded": ["6.5", "0.4"],
         "ablation": ["filtered+textbook", "1.212"],
     }
@@ -136,6 +136,7 @@ def test_odd_stage_outputs_render_without_crashing(tmp_path):
     (run / ".state").mkdir(parents=True)
     odd = {"classifier": ("curate.train", {"f1": "n/a", "confusion_matrix": [[1, 2]]}),
            "filtered": ("curate.filter", {"histogram": {"counts": [1, 2], "edges": "zero to one"}}),
+           "labels": ("curate.annotate", {"score_counts": {"counts": ["a", None], "edges": [0, "x", 2]}}),
            "synth": ("synth.textbook", {"acceptance_rate": None, "rejection_reasons": ["a", "b"], "diversity": 3}),
            "decontam": ("decontam", {"tau_table": "later", "per_task": []}),
            "pretrain": ("train.pretrain", []),

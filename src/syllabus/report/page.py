@@ -165,12 +165,14 @@ def overview(run: Run) -> Section:
     return section
 
 
-def _dropped(stage: Stage) -> str:
-    stats = (stage.manifest or {}).get("stats") or {}
-    summary = stage.documents[0][1] if stage.documents else {}
-    reasons = {k: v for d in (stats, summary) if isinstance(d, dict) for k, v in d.items()
-               if k.startswith(("dropped_", "skipped_")) and _number(v)}
-    return ", ".join(f"{k.split('_', 1)[1]} {fmt(v)}" for k, v in reasons.items()) or "—"
+def _drop_reasons(stage: Stage) -> tuple[dict[str, Any], set[str]]:
+    """{reason: count} from the stage's `dropped_<reason>` / `skipped_<reason>` counters, and their files."""
+    reasons, sources = {}, set()
+    for path, (value, source) in stage.leaves().items():
+        if path[-1].startswith(("dropped_", "skipped_")) and _number(value):
+            reasons[path[-1].split("_", 1)[1]] = value
+            sources.add(source)
+    return reasons, sources
 
 
 def _kept_fraction(stage: Stage, records: Any) -> float | None:
@@ -195,9 +197,11 @@ def data_card(run: Run) -> Section:
             tokens = f"≈ {fmt(int(size / BYTES_PER_TOKEN))}"
         kept = _kept_fraction(s, records)
         source = run.rel(s.dir / "manifest.json") if s.manifest else s.documents[0][0]
+        reasons, reason_sources = _drop_reasons(s)
         rows.append([s.name, s.uses, records, size, tokens, f"{kept:.1%}" if kept is not None else None,
-                     _dropped(s), code(source)])
-        section.sources.add(source)
+                     ", ".join(f"{reason} {fmt(count)}" for reason, count in reasons.items()) or None,
+                     code(source)])
+        section.sources.update({source, *reason_sources})
     if not rows:
         return section.not_run("dataset-writing")
     section.add(table(["stage", "uses", "records", "bytes", "tokens", "kept", "dropped / skipped", "source"], rows))
@@ -210,8 +214,11 @@ def _histogram_figure(obj: Any, title: str, xlabel: str, threshold: float | None
     """A histogram from {counts, edges|bins}, {label: count} or a list of counts."""
     if isinstance(obj, dict) and isinstance(obj.get("counts"), list):
         counts = obj["counts"]
+        if not all(_number(c) is not None for c in counts):
+            return None
         edges = obj.get("edges") or obj.get("bins") or []
-        if len(edges) == len(counts) + 1:
+        edges = edges if isinstance(edges, list) else []
+        if len(edges) == len(counts) + 1 and all(_number(e) is not None for e in edges):
             return figures.histogram(edges, counts, title=title, xlabel=xlabel, threshold=threshold)
         labels = [f"{e:g}" if _number(e) is not None else str(e) for e in edges] if len(edges) == len(counts) \
             else [str(i) for i in range(len(counts))]
@@ -251,9 +258,10 @@ def educational_scores(run: Run) -> Section:
         if figure is None:
             scores = [r["edu_score"] for r in run.records(s) if _number(r.get("edu_score")) is not None]
             source = run.rel(s.dir / "manifest.json")
-            if scores:
+            if scores:  # the stage kept only these, so this is the kept side of the threshold
                 counts, edges = np.histogram(scores, bins=20)
-                figure = figures.histogram(edges, counts, title=title, xlabel="edu_score", threshold=threshold)
+                figure = figures.histogram(edges, counts, title=f"{title} (kept records)", xlabel="edu_score",
+                                           threshold=threshold)
         section.add(f"<div>{figure}{source_note(source, threshold_source)}</div>" if figure else None,
                     source, threshold_source)
     if not section.parts:
@@ -301,7 +309,7 @@ def synthetic(run: Run) -> Section:
     stages = _done(run.using("synth"))
     if not stages:
         return section.not_run("synth.textbook or synth.exercises")
-    rows = []
+    rows, row_sources = [], []
     for s in stages:
         rate, source = s.find("acceptance_rate", "accept_rate")
         if _number(rate) is None:
@@ -310,23 +318,22 @@ def synthetic(run: Run) -> Section:
             rate = accepted / generated if _number(accepted) is not None and _number(generated) else None
         records = (s.manifest or {}).get("records", s.find("records")[0])
         rows.append([s.name, records, f"{rate:.1%}" if _number(rate) is not None else None, code(source)])
-        section.sources.add(source or "")
-    section.add("<h3>Acceptance</h3>" + table(["stage", "records", "acceptance", "source"], rows))
+        row_sources.append(source)
+    section.add("<h3>Acceptance</h3>" + table(["stage", "records", "acceptance", "source"], rows), *row_sources)
     diversity, sources = compare_table(stages, lambda p: any(w in part.lower() for part in p for w in DIVERSITY_WORDS))
     section.add("<h3>Diversity</h3>" + diversity + source_note(*sources) if diversity else None, *sources)
     rejection_figures = []
     for s in stages:
         reasons, source = s.find("rejection_reasons", "rejections", "rejected_by_reason")
+        sources = {source}
         if not isinstance(reasons, dict):
-            stats = (s.manifest or {}).get("stats") or {}
-            reasons = {k.removeprefix("dropped_"): v for k, v in stats.items() if k.startswith("dropped_")}
-            source = run.rel(s.dir / "manifest.json")
+            reasons, sources = _drop_reasons(s)
         reasons = {str(k): v for k, v in reasons.items() if _number(v) is not None}
         if reasons:
             figure = figures.bars(list(reasons), list(reasons.values()), title=f"{s.name}: rejections", ylabel="count")
             counts = table(["reason", "count"], reasons.items())
-            rejection_figures.append(f"<div>{figure}{counts}{source_note(source)}</div>")
-            section.sources.add(source)
+            rejection_figures.append(f"<div>{figure}{counts}{source_note(*sources)}</div>")
+            section.sources.update(sources)
     if rejection_figures:
         section.add(f'<h3>Rejection reasons</h3><div class="figures">{"".join(rejection_figures)}</div>')
     return section
@@ -424,10 +431,13 @@ def evaluation(run: Run) -> tuple[Section, Section]:
     """pass@k and NLL per benchmark and checkpoint; then graded scores and library probes."""
     section, graded = Section("eval", "Evaluation: pass@k and NLL"), Section("graded", "Graded score and probes")
     stages = _done(run.using("eval"))
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    cells: dict[tuple[str, str], dict[str, Any]] = {}  # (benchmark, metric) -> checkpoint -> value
+    checkpoint_sources: dict[str, set[str]] = {}
     for s in stages:
-        stage_benchmark, _ = s.find("benchmark")  # a stage that evaluates one benchmark may name it once
-        stage_benchmark = _benchmark(stage_benchmark) if isinstance(stage_benchmark, str) else None
+        # a stage that evaluates one benchmark may name it once, or in the stage's name
+        named, _ = s.find("benchmark")
+        stage_benchmark = _benchmark(named) if isinstance(named, str) else None
+        stage_benchmark = stage_benchmark or next((b for b in BENCHMARKS if b in s.name.lower()), None)
         for path, (value, source) in s.leaves().items():
             if _number(value) is None:
                 continue
@@ -440,14 +450,16 @@ def evaluation(run: Run) -> tuple[Section, Section]:
             rest = [p for p in path if not _benchmark(p) and not _metric(p) and p.lower() not in GENERIC_PARTS]
             checkpoint = "/".join([s.name, *rest])
             cells.setdefault((benchmark, metric), {}).setdefault(checkpoint, value)
+            checkpoint_sources.setdefault(checkpoint, set()).add(source)
             section.sources.add(source)
     if not cells:
         section.not_run("eval (with pass@k or NLL)")
     else:
         checkpoints = list(dict.fromkeys(c for row in cells.values() for c in row))
         order = sorted(cells, key=lambda bm: (BENCHMARKS.index(bm[0]), bm[1] == "nll", bm[1]))
-        section.add(table(["benchmark", "metric", *checkpoints],
-                          ([b, m, *(cells[b, m].get(c) for c in checkpoints)] for b, m in order)))
+        rows = [[b, m, *(cells[b, m].get(c) for c in checkpoints)] for b, m in order]
+        rows.append(["from", "", *(Markup(" ".join(map(code, sorted(checkpoint_sources[c])))) for c in checkpoints)])
+        section.add(table(["benchmark", "metric", *checkpoints], rows))
         pass_metric = min((m for _, m in cells if m.startswith("pass@")), key=lambda m: int(m[5:]), default=None)
         if pass_metric:
             groups = [b for b in BENCHMARKS if (b, pass_metric) in cells]
@@ -471,12 +483,11 @@ def ablation(run: Run) -> Section:
         return section.not_run("ablation")
     for s in stages:
         rows, source = s.find("table", "arms", "rows", "ablation")
-        body = any_table(rows) if isinstance(rows, (list, dict)) else None
+        body, sources = any_table(rows) if isinstance(rows, (list, dict)) else None, {source}
         if body is None:
             body, sources = compare_table([s])
-            source = ", ".join(sorted(sources))
-        section.add(f"<h3>{html.escape(s.name)}</h3>" + (body or "<p>no table found</p>") + source_note(source),
-                    source)
+        section.add(f"<h3>{html.escape(s.name)}</h3>" + (body or "<p>no table found</p>") + source_note(*sources),
+                    *sources)
         note, _ = s.find("conclusion", "note", "finding")
         section.add(f'<p class="note">{html.escape(str(note))}</p>' if isinstance(note, str) else None)
     return section
