@@ -172,6 +172,13 @@ def test_not_a_run_dir_is_bad_input(tmp_path):
         build_report(tmp_path)
     with pytest.raises(BadInput, match="no such run dir"):
         build_report(tmp_path / "missing")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(BadInput, match="not a directory"):
+        build_report(tmp_path / "file")
+
+
+def test_out_may_be_a_dir(run_dir, tmp_path):
+    assert build_report(run_dir, tmp_path) == tmp_path / "index.html"
 
 
 def test_cli_prints_page_path_and_rejects_non_run_dirs(run_dir, tmp_path, cli):

@@ -13,9 +13,11 @@ PAGE = Path("report") / "index.html"
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Render the run dir to `out` (default RUN_DIR/report/index.html); returns the page's path."""
+    """Render the run dir to `out` (a file or a dir; default RUN_DIR/report/index.html); returns the page's path."""
     run = Run(run_dir)
     path = Path(out) if out is not None else run.dir / PAGE
+    if path.is_dir():
+        path = path / PAGE.name
     atomic_write_text(path, render(run))
     return path
 

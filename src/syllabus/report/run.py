@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from syllabus.data.dataset import Dataset
 from syllabus.errors import BadInput
 
@@ -105,7 +107,7 @@ class Run:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         if not self.dir.is_dir():
-            raise BadInput("no such run dir", file=run_dir)
+            raise BadInput("not a directory" if self.dir.exists() else "no such run dir", file=run_dir)
         if not (self.dir / "recipe.json").is_file() and not (self.dir / ".state").is_dir():
             raise BadInput("not a run dir (no recipe.json or .state/; make one with `syllabus run`)", file=run_dir)
         self.read: dict[str, str] = {}  # every file consulted -> "" or what was wrong with it
@@ -130,8 +132,8 @@ class Run:
         self.read[self.rel(path)] = ""
         return value
 
-    def jsonl(self, path: Path, limit: int | None = None) -> list[dict]:
-        rows = lenient_jsonl(path, limit)
+    def jsonl(self, path: Path) -> list[dict]:
+        rows = lenient_jsonl(path)
         self.read[self.rel(path)] = "" if rows else "no JSON objects"
         return rows
 
@@ -144,7 +146,7 @@ class Run:
                 if i >= limit:
                     break
                 yield record
-        except (BadInput, OSError, ValueError) as e:
+        except (BadInput, OSError, ValueError, zstandard.ZstdError) as e:
             self.read[self.rel(stage.dir)] = f"unreadable records: {e}"
 
     def find_jsonl(self, stage: Stage, names: tuple[str, ...], needs: tuple[str, ...]) -> Path | None:
