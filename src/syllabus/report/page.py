@@ -79,7 +79,7 @@ def table(headers: Iterable[str] | None, rows: Iterable[Iterable[Any]]) -> str:
     for row in rows[:MAX_ROWS]:
         cells = []
         for cell in row:
-            numeric = isinstance(cell, (int, float)) and not isinstance(cell, bool)
+            numeric = cell is None or isinstance(cell, (int, float)) and not isinstance(cell, bool)
             cells.append(f'<td class="num">{fmt(cell)}</td>' if numeric else f"<td>{fmt(cell)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     if len(rows) > MAX_ROWS:
