@@ -84,7 +84,7 @@ def test_cli_run_bad_recipe_exit_2_one_line(tmp_path, cli):
 
 
 def test_cli_unbuilt_stage_says_so_and_exits_1(cli):
-    result = cli("report", "somewhere")
+    result = cli("serve", "somewhere")
     assert result.returncode == 1 and "not built yet" in result.stderr
 
 

@@ -288,10 +288,15 @@ def eval_grade() -> None:
 # ── report (issue #9) ────────────────────────────────────────────────────────────────────────
 
 
-@app.command("report", context_settings=ANY_ARGS)
-def report_cmd() -> None:
-    """Render a run dir as one self-contained HTML page."""
-    _not_built("report", 9)
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run dir made by `syllabus run`.")],
+    out: Annotated[Optional[Path], typer.Option(help="HTML file to write (default RUN_DIR/report/index.html).")] = None,
+) -> None:
+    """Render a run dir as one self-contained HTML page; prints its path."""
+    from syllabus.report import build_report
+
+    typer.echo(str(build_report(run_dir, out)))
 
 
 def main() -> None:

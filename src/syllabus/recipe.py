@@ -31,6 +31,7 @@ from syllabus.errors import BadInput
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
     "tokenizer.train": "syllabus.tokenizer:tokenizer_stage",
+    "report": "syllabus.report:report_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]

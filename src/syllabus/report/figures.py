@@ -1,0 +1,98 @@
+"""Matplotlib figures rendered to PNG and embedded in the page as data URIs (no files beside it)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+MAX_POINTS = 2000  # per plotted series
+COLORS = ["#3465a4", "#e07b39", "#4e9a06", "#a33ea1", "#c4a000", "#75507b", "#cc0000"]
+
+plt.rcParams.update({
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=COLORS),
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 110,
+})
+
+
+def embed(fig: plt.Figure, alt: str) -> str:
+    """The figure as an <img> with its PNG inline; closes the figure."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img class="figure" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def bars(labels: Sequence[str], values: Sequence[float], *, title: str, xlabel: str = "", ylabel: str = "") -> str:
+    fig, ax = plt.subplots(figsize=(4.4, 2.8))
+    ax.bar([str(label) for label in labels], values, color=COLORS[0])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(labels) > 6:
+        ax.tick_params(axis="x", labelrotation=45)
+    return embed(fig, title)
+
+
+def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], *, title: str, ylabel: str) -> str:
+    """Bars for each group (e.g. benchmark), one bar per series (e.g. checkpoint) side by side."""
+    fig, ax = plt.subplots(figsize=(4.4, 2.8))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=name)
+    ax.set_xticks(x, groups)
+    ax.set(title=title, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return embed(fig, title)
+
+
+def histogram(edges: Sequence[float], counts: Sequence[float], *, title: str, xlabel: str,
+              threshold: float | None = None) -> str:
+    fig, ax = plt.subplots(figsize=(4.4, 2.8))
+    edges = np.asarray(edges, dtype=float)
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=COLORS[0], edgecolor="white")
+    if threshold is not None:
+        ax.axvline(threshold, color=COLORS[6], linestyle="--", label=f"threshold {threshold:g}")
+        ax.legend(fontsize=8)
+    ax.set(title=title, xlabel=xlabel, ylabel="records")
+    return embed(fig, title)
+
+
+def curves(panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], *, xlabel: str) -> str:
+    """One panel per run (e.g. pretrain, finetune), each with named (x, y) series such as loss and val_loss."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels.items()):
+        for label, (x, y) in series.items():
+            stride = max(1, len(x) // MAX_POINTS)  # more points than pixels only slows drawing
+            ax.plot(x[::stride], y[::stride], label=label, marker="o" if len(x) < 20 else None, markersize=3)
+        ax.set(title=name, xlabel=xlabel, ylabel="loss")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return embed(fig, "training and validation loss")
+
+
+def confusion(matrix: Sequence[Sequence[float]], labels: Sequence[str], *, title: str) -> str:
+    values = np.asarray(matrix, dtype=float)
+    fig, ax = plt.subplots(figsize=(3.2, 3))
+    ax.imshow(values, cmap="Blues")
+    ax.grid(False)
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set(title=title, xlabel="predicted", ylabel="true")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:g}", ha="center", va="center",
+                color="white" if v > values.max() / 2 else "black")
+    return embed(fig, title)
