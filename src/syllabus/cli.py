@@ -154,10 +154,23 @@ def synth_exercises() -> None:
 # ── dedup and decontam (issue #7) ────────────────────────────────────────────────────────────
 
 
-@app.command("dedup", context_settings=ANY_ARGS)
-def dedup_cmd() -> None:
+@app.command("dedup")
+def dedup_cmd(
+    data: Annotated[Path, typer.Option(help="Input dataset dir.")],
+    out: Annotated[Path, typer.Option(help="Output dataset dir.")],
+    threshold: Annotated[float, typer.Option(help="Jaccard similarity that makes a near duplicate.")] = 0.8,
+    shingle: Annotated[int, typer.Option(help="Tokens per shingle.")] = 5,
+    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
+    workers: Annotated[int, typer.Option(help="Parallel shard workers.")] = 2,
+) -> None:
     """Remove exact and MinHash-LSH near duplicates."""
-    _not_built("dedup", 7)
+    from syllabus.config import validate
+    from syllabus.dedup import DedupParams, dedup
+
+    params = validate(DedupParams, {"threshold": threshold, "shingle": shingle, "num_perm": num_perm}, file=None)
+    dataset = dedup(data, out, params, workers=workers)
+    summary = dataset.manifest["summary"]["dedup"]
+    _print_json({"out": str(dataset.path), **{k: v for k, v in summary.items() if k != "example_clusters"}})
 
 
 @app.command("decontam", context_settings=ANY_ARGS)

@@ -32,6 +32,8 @@ STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
     "tokenizer.train": "syllabus.tokenizer:tokenizer_stage",
     "report": "syllabus.report:report_stage",
+    "dedup": "syllabus.dedup:dedup_stage",
+    "decontam": "syllabus.decontam:decontam_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
