@@ -173,10 +173,30 @@ def dedup_cmd(
     _print_json({"out": str(dataset.path), **{k: v for k, v in summary.items() if k != "example_clusters"}})
 
 
-@app.command("decontam", context_settings=ANY_ARGS)
-def decontam_cmd() -> None:
+@app.command("decontam")
+def decontam_cmd(
+    data: Annotated[Path, typer.Option(help="Dataset dir to check.")],
+    out: Annotated[Path, typer.Option(help="Report dir: report.json is written here.")],
+    benchmark: Annotated[list[str], typer.Option(help="humaneval, mbpp, or a problems JSONL file; repeatable.")] = ["humaneval"],
+    ngram: Annotated[int, typer.Option(help="n-gram length (normalized tokens).")] = 13,
+    tau: Annotated[float, typer.Option(help="AST similarity that flags a record.")] = 0.8,
+    embedder: Annotated[str, typer.Option(help="Embedder spec: hashing, minilm, hf:<dir>, lm:<dir>.")] = "hashing",
+    embed_metric: Annotated[str, typer.Option(help="cosine or l2.")] = "cosine",
+    embed_cutoff: Annotated[float, typer.Option(help="cosine >= cutoff (or L2 <= cutoff) flags.")] = 0.9,
+    prune: Annotated[Optional[Path], typer.Option(help="Write the dataset without flagged records here.")] = None,
+    split: Annotated[Optional[Path], typer.Option(help="Write each benchmark's similar / non-similar task lists here.")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel shard workers.")] = 2,
+) -> None:
     """Find and prune training records similar to HumanEval/MBPP (n-gram, embedding, AST)."""
-    _not_built("decontam", 7)
+    from syllabus.config import validate
+    from syllabus.decontam import DecontamParams, decontaminate
+
+    params = validate(DecontamParams, {"benchmarks": benchmark, "ngram": ngram, "tau": tau, "embedder": embedder,
+                                       "embed_metric": embed_metric, "embed_cutoff": embed_cutoff}, file=None)
+    report = decontaminate(data, params=params, report_dir=out, prune_out=prune, split_out=split, workers=workers)
+    _print_json({"report": str(out / "report.json"), "records": report["records"],
+                 "flagged_records": report["flagged_records"], "by_method": report["by_method"],
+                 "seconds": report["seconds"]})
 
 
 # ── tokenizer, model, serve (issue #5) ───────────────────────────────────────────────────────

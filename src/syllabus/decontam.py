@@ -14,8 +14,8 @@ The phi-1 paper answered "did the training data leak HumanEval?" three ways, and
   at or above the cut-off (or an L2 distance at or below it) flags the pair. Catches a reworded
   docstring over the same code.
 - ast: every function of a record and every function of a task's canonical program is reduced to
-  the set of hashes of its subtrees with identifiers, literals, docstrings and load/store context
-  abstracted away (leaves dropped: every function has a `Name`). The score of a pair is the
+  the set of hashes of its subtrees with identifiers, literals, docstrings, type annotations and
+  load/store context abstracted away (leaves dropped: every function has a `Name`). The score of a pair is the
   Jaccard similarity of the two sets, computed for all pairs at once as a sparse product of binary
   matrices, so renamed variables and reformatting score 1.0. The paper's sweep over τ (0.95 → 0.8)
   reports the fraction of the dataset at or above each τ; `tau` is the one that flags.
@@ -128,8 +128,11 @@ def _strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
+    # type annotations are names too: `numbers: List[float]` and `values` have the same shape
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return [node.args, *node.decorator_list, *_strip_docstring(node.body)]
+    if isinstance(node, ast.arg):
+        return []
     out = []
     for name in node._fields:
         value = getattr(node, name, None)
