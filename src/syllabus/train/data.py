@@ -64,7 +64,7 @@ class PackedData:
         self.offsets = np.cumsum([0] + [len(s) for s in self.sources])
         if self.offsets[-1] == 0:
             raise BadInput("packed dir has no training sequences", file=self.path)
-        self._epoch: tuple[int, np.ndarray] | None = None
+        self._epoch: tuple[tuple[int, int], np.ndarray] | None = None  # (seed, epoch) -> order
 
     @property
     def tokenizer_file(self) -> Path:
@@ -92,8 +92,8 @@ class PackedData:
         size = self.epoch_size
         for n in range(start, start + count):
             epoch = n // size
-            if self._epoch is None or self._epoch[0] != epoch:
-                self._epoch = (epoch, self._epoch_order(seed, epoch))
+            if self._epoch is None or self._epoch[0] != (seed, epoch):
+                self._epoch = ((seed, epoch), self._epoch_order(seed, epoch))
             out.append(int(self._epoch[1][n % size]))
         return out
 
@@ -106,7 +106,8 @@ class PackedData:
         return _stack([self._window(i) for i in self.sample_ids(seed, start, count)])
 
     def val_batch(self, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return _stack([self.val.window(i) for i in range(start, start + count)])
+        """Validation sequences [start, start + count), wrapping around a small validation slice."""
+        return _stack([self.val.window(i % len(self.val)) for i in range(start, start + count)])
 
 
 def _stack(windows: list[tuple[np.ndarray, np.ndarray | None]]) -> tuple[torch.Tensor, torch.Tensor | None]:

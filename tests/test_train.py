@@ -1,0 +1,133 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from syllabus.data.dataset import record_id, write_dataset
+from syllabus.errors import BadInput
+from syllabus.tokenizer import load_tokenizer, train_tokenizer
+from syllabus.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from syllabus.train.config import config_from_dict
+from syllabus.train.data import PackedData
+from syllabus.train.loop import lr_lambda, train
+from syllabus.train.pack import PackParams, pack
+
+REPO = Path(__file__).resolve().parents[1]
+SEQ_LEN = 32
+
+
+def _code(i: int) -> str:
+    return f"def add_{i}(x):\n    \"\"\"Add {i} to x.\"\"\"\n    return x + {i}\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A code dataset, an exercise dataset (prompt/completion), a tokenizer and a packed dir."""
+    root = tmp_path_factory.mktemp("corpus")
+    code = [_code(i) for i in range(300)]
+    write_dataset(root / "code", ({"id": record_id(t), "text": t} for t in code), stage="test")
+    exercises = [{"id": f"ex{i}", "prompt": f"def double_{i}(x):\n    \"\"\"Return 2x.\"\"\"\n",
+                  "completion": "    return 2 * x\n"} for i in range(120)]
+    write_dataset(root / "exercises", exercises, stage="test")
+    train_tokenizer([root / "code"], 320, root / "tok")
+    pack([root / "code"], root / "tok", root / "packed", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    return root
+
+
+def test_pack_joins_documents_with_eot_and_holds_out_validation(corpus):
+    meta = json.loads((corpus / "packed" / "meta.json").read_text())
+    tok = load_tokenizer(corpus / "tok")
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == tok.vocab_size and meta["seq_len"] == SEQ_LEN
+    train_ids = np.fromfile(corpus / "packed" / "code.train.bin", dtype=np.uint16)
+    val_ids = np.fromfile(corpus / "packed" / "val.bin", dtype=np.uint16)
+    assert len(train_ids) == meta["sources"][0]["tokens"] and len(val_ids) == meta["val"]["tokens"]
+    # every document is followed by exactly one <|endoftext|>; train and validation docs are disjoint
+    def documents(ids):
+        return [tok.decode(d[:-1].tolist()) for d in np.split(ids, np.where(ids == tok.eot_id)[0] + 1) if len(d)]
+
+    train_docs, val_docs = documents(train_ids), documents(val_ids)
+    assert sorted(train_docs + val_docs) == sorted(_code(i) for i in range(300))
+    assert 10 < len(val_docs) < 60 and meta["val"]["docs"] == len(val_docs)
+    data = PackedData(corpus / "packed")
+    tokens, mask = data.train_batch(seed=0, start=0, count=4)
+    assert tokens.shape == (4, SEQ_LEN + 1) and mask is None
+    assert torch.equal(tokens, data.train_batch(seed=0, start=0, count=4)[0])
+
+
+def test_exercises_are_masked_to_the_completion_unless_include_prompt(corpus, tmp_path):
+    tok = load_tokenizer(corpus / "tok")
+    meta = pack([corpus / "exercises"], corpus / "tok", tmp_path / "ft", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    assert meta["sources"][0]["masked"] and meta["val"]["masked"]
+    ids = np.fromfile(tmp_path / "ft" / "exercises.train.bin", dtype=np.uint16)
+    mask = np.fromfile(tmp_path / "ft" / "exercises.train.mask", dtype=np.uint8)
+    assert len(ids) == len(mask)
+    first_doc_end = int(np.where(ids == tok.eot_id)[0][0]) + 1
+    trained = ids[:first_doc_end][mask[:first_doc_end] == 1]
+    assert trained[-1] == tok.eot_id and tok.decode(trained[:-1].tolist()) == "    return 2 * x\n"
+    _, loss_mask = PackedData(tmp_path / "ft").train_batch(seed=0, start=0, count=2)
+    assert loss_mask is not None and 0 < loss_mask.float().mean() < 1
+
+    meta = pack([corpus / "exercises"], corpus / "tok", tmp_path / "ft-all",
+                PackParams(seq_len=SEQ_LEN, val_fraction=0.1, include_prompt=True))
+    assert not meta["sources"][0]["masked"] and not (tmp_path / "ft-all" / "exercises.train.mask").exists()
+
+
+def test_mix_weights_repeat_or_subsample_sources(corpus, tmp_path):
+    pack([corpus / "code", corpus / "exercises"], corpus / "tok", tmp_path / "mix",
+         PackParams(seq_len=SEQ_LEN, val_fraction=0.1, include_prompt=True, weights={"code": 0.5, "exercises": 2.0}))
+    data = PackedData(tmp_path / "mix")
+    n_code, n_ex = (len(s) for s in data.sources)
+    assert data.epoch_size == round(0.5 * n_code) + 2 * n_ex
+    ids = np.array(data.sample_ids(seed=3, start=0, count=data.epoch_size))
+    counts = np.bincount(ids, minlength=n_code + n_ex)
+    assert set(counts[:n_code]) == {0, 1} and counts[:n_code].sum() == round(0.5 * n_code)
+    assert set(counts[n_code:]) == {2}
+    assert data.sample_ids(seed=3, start=5, count=3) == ids[5:8].tolist()
+    assert data.sample_ids(seed=4, start=0, count=8) != ids[:8].tolist()
+
+
+def test_pack_rejects_too_small_data_and_unknown_weights(corpus, tmp_path):
+    write_dataset(tmp_path / "one", [{"id": "a", "text": "x = 1\n"}], stage="test")
+    with pytest.raises(BadInput, match="too small"):
+        pack([tmp_path / "one"], corpus / "tok", tmp_path / "p1", PackParams(seq_len=SEQ_LEN))
+    with pytest.raises(BadInput, match="unknown sources"):
+        pack([corpus / "code"], corpus / "tok", tmp_path / "p2", PackParams(seq_len=SEQ_LEN, weights={"nope": 2.0}))
+
+
+def test_lr_warms_up_linearly_then_decays_linearly():
+    config = config_from_dict({"preset": "phi-1-pretrain"})
+    factor = lr_lambda(config)
+    assert factor(0) == pytest.approx(1 / 750) and factor(749) == 1.0
+    assert factor(750 + (36_000 - 750) // 2) == pytest.approx(0.5, abs=1e-4) and factor(36_000) == 0.0
+
+
+def test_presets_carry_the_papers_hyperparameters():
+    pre, ft = config_from_dict({"preset": "phi-1-pretrain"}), config_from_dict({"preset": "phi-1-finetune"})
+    assert (pre.lr, pre.warmup_steps, pre.max_steps, pre.weight_decay, pre.batch_size, pre.dropout) == \
+        (1e-3, 750, 36_000, 0.1, 1024, 0.1)
+    assert (ft.lr, ft.warmup_steps, ft.max_steps, ft.weight_decay, ft.batch_size) == (1e-4, 50, 6_000, 0.01, 256)
+    with pytest.raises(BadInput, match="micro_batch_size"):
+        config_from_dict({"preset": "tiny-pretrain", "batch_size": 10, "micro_batch_size": 4})
+
+
+def test_checkpoint_is_atomic_pruned_and_checked(tmp_path):
+    root = tmp_path / "checkpoints"
+    for step in (1, 2, 3):
+        save_checkpoint(root, step, {"step": step, "w": torch.full((2,), float(step))}, keep=2)
+    (root / "step-00000004").mkdir()  # a kill mid-write leaves no done.json: never picked up
+    (root / "step-00000004" / "state.pt").write_bytes(b"partial")
+    assert sorted(p.name for p in root.glob("step-*")) == ["step-00000002", "step-00000003", "step-00000004"]
+    assert latest_checkpoint(root).name == "step-00000003"
+    assert load_checkpoint(latest_checkpoint(root))["w"].tolist() == [3.0, 3.0]
+    with open(root / "step-00000003" / "state.pt", "r+b") as f:
+        f.seek(10)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(BadInput, match="corrupt checkpoint"):
+        load_checkpoint(root / "step-00000003")
