@@ -21,6 +21,16 @@ from syllabus.train.pack import PackParams, pack
 
 REPO = Path(__file__).resolve().parents[1]
 SEQ_LEN = 32
+# one thread: on a shared 2-core machine, torch's thread pool spinning against other processes is 10x slower
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _code(i: int) -> str:
@@ -131,3 +141,47 @@ def test_checkpoint_is_atomic_pruned_and_checked(tmp_path):
         f.write(b"\x00\x01\x02")
     with pytest.raises(BadInput, match="corrupt checkpoint"):
         load_checkpoint(root / "step-00000003")
+
+
+def _tiny(**overrides):
+    return config_from_dict({"preset": "tiny-pretrain", "max_steps": 8, "warmup_steps": 2, "batch_size": 8,
+                             "micro_batch_size": 4, "eval_every": 4, "checkpoint_every": 3, "log_every": 1,
+                             "model_overrides": {"n_layer": 2}, **overrides})
+
+
+def _losses(out: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def test_training_lowers_loss_and_exports_a_model_dir(corpus, tmp_path):
+    summary = train(_tiny(max_steps=12, lr=1e-2), corpus / "packed", tmp_path / "run")
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.5
+    assert summary["steps"] == 12 and summary["val_loss"] < losses[0]
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (tmp_path / "run" / name).exists()
+    with pytest.raises(BadInput, match="--resume"):
+        train(_tiny(), corpus / "packed", tmp_path / "run")
+
+
+def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus, tmp_path):
+    settings = {"max_steps": 40, "dropout": 0.1, "checkpoint_every": 1000, "eval_every": 1000}
+    train(_tiny(**settings), corpus / "packed", tmp_path / "straight")
+
+    out = tmp_path / "killed"
+    args = ["train", "run", "--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
+    for key, value in {**_tiny(**settings).model_dump(), "model_overrides": "{n_layer: 2}"}.items():
+        args += ["--set", f"{key}={json.dumps(value) if key != 'model_overrides' else value}"]
+    proc = subprocess.Popen([sys.executable, "-m", "syllabus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD})
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_losses(out) if (out / "metrics.jsonl").exists() else []) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    stopped_at = int(latest_checkpoint(out / "checkpoints").name.split("-")[1])
+    assert 5 <= stopped_at < 40 and len(_losses(out)) == stopped_at
+
+    train(_tiny(**settings), corpus / "packed", out, resume=True)
+    assert _losses(out) == _losses(tmp_path / "straight")
