@@ -185,3 +185,39 @@ def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus,
 
     train(_tiny(**settings), corpus / "packed", out, resume=True)
     assert _losses(out) == _losses(tmp_path / "straight")
+
+
+def _torchrun(strategy: str, corpus: Path, out: Path) -> subprocess.CompletedProcess:
+    args = ["--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
+    for key, value in {"max_steps": 4, "warmup_steps": 1, "batch_size": 8, "micro_batch_size": 4, "eval_every": 2,
+                       "checkpoint_every": 2, "distributed": strategy, "model_overrides": "{n_layer: 2}"}.items():
+        args += ["--set", f"{key}={value}"]
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "syllabus", "train", "run", *args],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD},
+    )
+
+
+def _check_two_processes_match_one(strategy: str, corpus: Path, tmp_path: Path) -> None:
+    """2 ranks x micro-batch 4 must train like 1 process x 2 accumulated micro-batches of 4."""
+    result = _torchrun(strategy, corpus, tmp_path / strategy)
+    assert result.returncode == 0, result.stderr[-3000:]
+    train(_tiny(max_steps=4, warmup_steps=1, eval_every=2, checkpoint_every=2), corpus / "packed", tmp_path / "one")
+    records = [json.loads(line) for line in (tmp_path / strategy / "metrics.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    for key in ("loss", "val_loss", "grad_norm"):
+        got, want = [r[key] for r in records if key in r], [r[key] for r in expected if key in r]
+        assert len(got) == len(want) > 0 and got == pytest.approx(want, rel=1e-5)
+    assert (tmp_path / strategy / "model.safetensors").exists()
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 4  # rank 0 alone prints the summary
+
+
+def test_ddp_on_two_processes_matches_one_process(corpus, tmp_path):
+    _check_two_processes_match_one("ddp", corpus, tmp_path)
+
+
+@pytest.mark.slow
+def test_fsdp2_on_two_processes_matches_one_process(corpus, tmp_path):
+    _check_two_processes_match_one("fsdp", corpus, tmp_path)

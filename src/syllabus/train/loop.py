@@ -196,8 +196,8 @@ class Trainer:
             with open(self.metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def train_step(self) -> tuple[float, float]:
-        """One optimizer step over this rank's share of the global batch; returns (loss, grad norm)."""
+    def train_step(self) -> tuple[float, float, float]:
+        """One optimizer step over this rank's share of the global batch; returns (loss, grad norm, lr)."""
         config, env = self.config, self.env
         share = config.micro_batch_size * self.accumulation
         start = self.step * config.batch_size + env.rank * share
@@ -219,21 +219,22 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
             grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+        lr = self.scheduler.get_last_lr()[0]
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         self.step += 1
-        return all_reduce_sum(total.cpu()).item() / count, grad_norm
+        return all_reduce_sum(total.cpu()).item() / count, grad_norm, lr
 
     @torch.no_grad()
     def validation_loss(self) -> float:
         config, env = self.config, self.env
         self.model.eval()
         total = torch.zeros(2)
-        for b in range(config.eval_batches):
-            start = (b * env.world_size + env.rank) * config.micro_batch_size
-            tokens, mask = self.data.val_batch(start, config.micro_batch_size)
+        # the same eval_batches x micro_batch_size sequences whatever the world size, batches dealt round-robin
+        for b in range(env.rank, config.eval_batches, env.world_size):
+            tokens, mask = self.data.val_batch(b * config.micro_batch_size, config.micro_batch_size)
             m = None if mask is None else mask[:, 1:].to(env.device)
             with self.autocast:
                 logits = self.model(tokens[:, :-1].to(env.device))
@@ -280,12 +281,11 @@ class Trainer:
             task = bar.add_task("train", total=config.max_steps, completed=self.step, status="") if bar else None
             interval_start, interval_steps = time.time(), 0
             while self.step < config.max_steps:
-                loss, grad_norm = self.train_step()
+                loss, grad_norm, lr = self.train_step()
                 interval_steps += 1
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
                     elapsed = time.time() - interval_start
                     tokens_per_s = interval_steps * tokens_per_step / max(elapsed, 1e-9)
-                    lr = self.scheduler.get_last_lr()[0]
                     self._log({"step": self.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
                                "tokens": self.step * tokens_per_step, "tokens_per_s": round(tokens_per_s, 1),
                                "time": round(time.time() - started, 3)})
