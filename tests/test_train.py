@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from syllabus.cli import app
 from syllabus.data.dataset import record_id, write_dataset
 from syllabus.errors import BadInput
 from syllabus.tokenizer import load_tokenizer, train_tokenizer
@@ -221,3 +223,51 @@ def test_ddp_on_two_processes_matches_one_process(corpus, tmp_path):
 @pytest.mark.slow
 def test_fsdp2_on_two_processes_matches_one_process(corpus, tmp_path):
     _check_two_processes_match_one("fsdp", corpus, tmp_path)
+
+
+def _invoke(*args: str):
+    """Run a `syllabus` command in-process (a subprocess per command would re-import torch)."""
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
+    packed = tmp_path / "packed"
+    result = _invoke("train", "pack", "--data", f"{corpus / 'code'}=2", "--tokenizer", corpus / "tok",
+                     "--seq-len", SEQ_LEN, "--val-fraction", "0.1", "--out", packed, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["train_tokens"] > 0
+    assert json.loads((packed / "meta.json").read_text())["sources"][0]["weight"] == 2.0
+
+    config = tmp_path / "pre.yaml"
+    config.write_text("preset: tiny-pretrain\nmax_steps: 3\nwarmup_steps: 1\nmodel_overrides: {n_layer: 1}\n")
+    result = _invoke("train", "run", "--config", config, "--data", packed, "--out", tmp_path / "pre")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 3
+
+    # finetune from the pretrained model dir on masked exercises
+    ft_packed = tmp_path / "ft-packed"
+    pack([corpus / "exercises"], corpus / "tok", ft_packed, PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    result = _invoke("train", "run", "--preset", "tiny-finetune", "--set", "max_steps=2", "--set", "warmup_steps=1",
+                     "--data", ft_packed, "--init", tmp_path / "pre", "--out", tmp_path / "ft")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ft" / "model.safetensors").exists()
+
+    # bad input
+    other_tok = tmp_path / "other-tok"
+    train_tokenizer([corpus / "code"], 600, other_tok)
+    pack([corpus / "code"], other_tok, tmp_path / "big-vocab", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    mismatch = _invoke("train", "run", "--preset", "tiny-finetune", "--data", tmp_path / "big-vocab",
+                       "--init", tmp_path / "pre", "--out", tmp_path / "x")
+    assert isinstance(mismatch.exception, BadInput) and "tokenizer.json differs" in str(mismatch.exception)
+    (tmp_path / "pre" / "tokenizer.json").unlink()  # a model dir without tokenizer: only the vocab check is left
+    mismatch = _invoke("train", "run", "--preset", "tiny-finetune", "--data", tmp_path / "big-vocab",
+                       "--init", tmp_path / "pre", "--out", tmp_path / "x")
+    assert isinstance(mismatch.exception, BadInput) and "vocab mismatch" in str(mismatch.exception)
+    empty = _invoke("train", "run", "--preset", "tiny-pretrain", "--data", tmp_path, "--out", tmp_path / "y")
+    assert isinstance(empty.exception, BadInput) and "not a packed dir" in str(empty.exception)
+    # as a user sees it: one line, exit 2
+    state = latest_checkpoint(tmp_path / "pre" / "checkpoints") / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    corrupt = cli("train", "run", "--config", str(config), "--data", str(packed), "--out", str(tmp_path / "pre"),
+                  "--resume", **ONE_THREAD)
+    assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr and "Traceback" not in corrupt.stderr

@@ -30,6 +30,9 @@ from syllabus.errors import BadInput
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
+    "train.pack": "syllabus.train.pack:pack_stage",
+    "train.pretrain": "syllabus.train.loop:pretrain_stage",
+    "train.finetune": "syllabus.train.loop:finetune_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
