@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEQ_LEN = 32
 # one thread: on a shared 2-core machine, torch's thread pool spinning against other processes is 10x slower
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+TINY_MODEL = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_inner": 256}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -148,7 +149,7 @@ def test_checkpoint_is_atomic_pruned_and_checked(tmp_path):
 def _tiny(**overrides):
     return config_from_dict({"preset": "tiny-pretrain", "max_steps": 8, "warmup_steps": 2, "batch_size": 8,
                              "micro_batch_size": 4, "eval_every": 4, "checkpoint_every": 3, "log_every": 1,
-                             "model_overrides": {"n_layer": 2}, **overrides})
+                             "model_overrides": TINY_MODEL, **overrides})
 
 
 def _losses(out: Path) -> list[float]:
@@ -172,8 +173,8 @@ def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus,
 
     out = tmp_path / "killed"
     args = ["train", "run", "--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
-    for key, value in {**_tiny(**settings).model_dump(), "model_overrides": "{n_layer: 2}"}.items():
-        args += ["--set", f"{key}={json.dumps(value) if key != 'model_overrides' else value}"]
+    for key, value in _tiny(**settings).model_dump().items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
     proc = subprocess.Popen([sys.executable, "-m", "syllabus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD})
     deadline = time.time() + 60
@@ -192,7 +193,7 @@ def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus,
 def _torchrun(strategy: str, corpus: Path, out: Path) -> subprocess.CompletedProcess:
     args = ["--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
     for key, value in {"max_steps": 4, "warmup_steps": 1, "batch_size": 8, "micro_batch_size": 4, "eval_every": 2,
-                       "checkpoint_every": 2, "distributed": strategy, "model_overrides": "{n_layer: 2}"}.items():
+                       "checkpoint_every": 2, "distributed": strategy, "model_overrides": json.dumps(TINY_MODEL)}.items():
         args += ["--set", f"{key}={value}"]
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -239,7 +240,7 @@ def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
     assert json.loads((packed / "meta.json").read_text())["sources"][0]["weight"] == 2.0
 
     config = tmp_path / "pre.yaml"
-    config.write_text("preset: tiny-pretrain\nmax_steps: 3\nwarmup_steps: 1\nmodel_overrides: {n_layer: 1}\n")
+    config.write_text("preset: tiny-pretrain\nmax_steps: 3\nwarmup_steps: 1\nmodel_overrides: {n_layer: 1, n_embd: 64, n_head: 2, n_inner: 256}\n")
     result = _invoke("train", "run", "--config", config, "--data", packed, "--out", tmp_path / "pre")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 3
@@ -262,7 +263,7 @@ def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
     (tmp_path / "pre" / "tokenizer.json").unlink()  # a model dir without tokenizer: only the vocab check is left
     mismatch = _invoke("train", "run", "--preset", "tiny-finetune", "--data", tmp_path / "big-vocab",
                        "--init", tmp_path / "pre", "--out", tmp_path / "x")
-    assert isinstance(mismatch.exception, BadInput) and "vocab mismatch" in str(mismatch.exception)
+    assert isinstance(mismatch.exception, BadInput) and "more than the model's vocab" in str(mismatch.exception)
     empty = _invoke("train", "run", "--preset", "tiny-pretrain", "--data", tmp_path, "--out", tmp_path / "y")
     assert isinstance(empty.exception, BadInput) and "not a packed dir" in str(empty.exception)
     # as a user sees it: one line, exit 2

@@ -73,10 +73,11 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.A
 def build_model(config: TrainConfig, data: PackedData, init: Path | None, saved_config: dict | None):
     """The model to train: from a checkpoint's config, from `init` (a model dir), or a fresh preset."""
     from syllabus.model import Phi, PhiConfig
+    from syllabus.tokenizer import load_tokenizer
 
     pretrained = None
     if saved_config is not None:
-        model_config = PhiConfig(**saved_config)
+        model_config = PhiConfig.from_dict(saved_config)
     elif init is not None:
         init_tokenizer = Path(init) / "tokenizer.json"
         if init_tokenizer.exists() and file_sha256(init_tokenizer) != data.meta["tokenizer_sha256"]:
@@ -86,25 +87,21 @@ def build_model(config: TrainConfig, data: PackedData, init: Path | None, saved_
         model_config = pretrained.config
     else:
         # the preset's vocab is the paper's tokenizer's; a fresh model takes the data's (padded to 64)
-        model_config = dataclasses.replace(PhiConfig.preset(config.model),
-                                           vocab_size=64 * math.ceil(data.vocab_size / 64),
-                                           **config.model_overrides)
+        model_config = PhiConfig.from_dict({**PhiConfig.preset(config.model).to_dict(),
+                                            "vocab_size": 64 * math.ceil(data.vocab_size / 64),
+                                            **config.model_overrides})
     model_config = with_dropout(model_config, config.dropout)
-    if model_config.vocab_size < data.vocab_size:
-        raise BadInput(f"vocab mismatch: the model has {model_config.vocab_size} token ids, the packed data "
-                       f"{data.vocab_size}", file=init or data.path)
-    if data.seq_len > model_config.max_position_embeddings:
-        raise BadInput(f"packed seq_len {data.seq_len} exceeds the model's context "
-                       f"{model_config.max_position_embeddings}", file=data.path)
-    model = Phi(model_config)
+    load_tokenizer(data.tokenizer_file).check_fits(model_config.vocab_size, model=init or data.path)
+    if data.seq_len > model_config.block_size:
+        raise BadInput(f"packed seq_len {data.seq_len} exceeds the model's context {model_config.block_size}",
+                       file=data.path)
     if pretrained is not None:
-        model.load_state_dict(pretrained.state_dict())
-    return model, model_config
+        return Phi.from_state_dict(model_config, pretrained.state_dict()), model_config
+    return Phi(model_config), model_config
 
 
 def with_dropout(model_config, p: float):
-    return dataclasses.replace(model_config, **{f.name: p for f in dataclasses.fields(model_config)
-                                                 if f.name in ("resid_pdrop", "embd_pdrop", "attn_pdrop")})
+    return dataclasses.replace(model_config, embd_pdrop=p, attn_pdrop=p, resid_pdrop=p)
 
 
 class _StopFlag:
@@ -252,7 +249,7 @@ class Trainer:
                 "step": self.step, "samples": self.step * self.config.batch_size,
                 "model": model_state, "optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "rng": rng,
-                "model_config": dataclasses.asdict(self.model_config),
+                "model_config": self.model_config.to_dict(),
                 "config": self.config.model_dump(mode="json"),
             }, keep=self.config.keep_checkpoints)
 
