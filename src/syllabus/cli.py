@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a failed run, 2 bad input (one line: file, record, prob
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -252,16 +253,65 @@ def serve_cmd() -> None:
 # ── train (issue #6) ─────────────────────────────────────────────────────────────────────────
 
 
-@train_app.command("pack", context_settings=ANY_ARGS)
-def train_pack() -> None:
+@train_app.command("pack")
+def train_pack(
+    data: Annotated[list[str], typer.Option(help="Dataset dir, optionally with a sampling weight: DIR or DIR=2.0. Repeat for a mix.")],
+    tokenizer: Annotated[Path, typer.Option(help="Tokenizer dir, model dir or tokenizer.json.")],
+    out: Annotated[Path, typer.Option(help="Output packed dir.")],
+    seq_len: Annotated[int, typer.Option(help="Tokens per training sequence.")] = 2048,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of documents held out for validation.")] = 0.02,
+    include_prompt: Annotated[bool, typer.Option(help="Train on prompts of prompt/completion records too.")] = False,
+    workers: Annotated[int, typer.Option(help="Tokenizer processes.")] = 2,
+) -> None:
     """Tokenize dataset dirs into packed memmap shards of fixed-length sequences."""
-    _not_built("train pack", 6)
+    from syllabus.train.pack import PackParams, pack
+
+    dirs, weights = [], {}
+    for spec in data:
+        path, _, weight = spec.partition("=")
+        dirs.append(Path(path))
+        if weight:
+            try:
+                weights[Path(path).resolve().name] = float(weight)
+            except ValueError:
+                raise BadInput(f"--data {spec}: the weight after '=' must be a number") from None
+    params = PackParams(seq_len=seq_len, val_fraction=val_fraction, include_prompt=include_prompt, weights=weights)
+    meta = pack(dirs, tokenizer, out, params, workers=workers)
+    _print_json({"out": str(out), "train_tokens": meta["train_tokens"], "val_tokens": meta["val"]["tokens"],
+                 "vocab_size": meta["vocab_size"], "dtype": meta["dtype"]})
 
 
-@train_app.command("run", context_settings=ANY_ARGS)
-def train_run() -> None:
-    """Pretrain or finetune from a training config (torchrun-ready)."""
-    _not_built("train run", 6)
+@train_app.command("run")
+def train_run(
+    data: Annotated[Path, typer.Option(help="Packed dir from `syllabus train pack`.")],
+    out: Annotated[Path, typer.Option(help="Run dir: checkpoints, metrics.jsonl, and the final model dir.")],
+    config: Annotated[Optional[Path], typer.Option(help="Training config YAML (may name a `preset`).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="phi-1-pretrain, phi-1-finetune, tiny-pretrain, tiny-finetune.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: --set max_steps=500.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in --out.")] = False,
+    init: Annotated[Optional[Path], typer.Option(help="Model dir to start from (finetuning).")] = None,
+    hf_out: Annotated[Optional[Path], typer.Option(help="Also export the final model in Hugging Face format here.")] = None,
+) -> None:
+    """Pretrain or finetune (one process, or one rank under `torchrun --nproc_per_node N -m syllabus train run`)."""
+    import yaml
+
+    from syllabus.config import load_yaml
+    from syllabus.train.config import config_from_dict
+    from syllabus.train.loop import train
+
+    if (config is None) == (preset is None):
+        raise BadInput("give exactly one of --config YAML or --preset NAME")
+    values = load_yaml(config) if config else {"preset": preset}
+    if not isinstance(values, dict):
+        raise BadInput("a training config must be a YAML mapping", file=config)
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BadInput(f"--set {item}: expected KEY=VALUE")
+        values[key] = yaml.safe_load(value)
+    summary = train(config_from_dict(values, file=config), data, out, resume=resume, init=init, hf_out=hf_out)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _print_json(summary)
 
 
 # ── eval (issues #4, #10) ────────────────────────────────────────────────────────────────────

@@ -34,6 +34,9 @@ STAGES: dict[str, str] = {
     "report": "syllabus.report:report_stage",
     "dedup": "syllabus.dedup:dedup_stage",
     "decontam": "syllabus.decontam:decontam_stage",
+    "train.pack": "syllabus.train.pack:pack_stage",
+    "train.pretrain": "syllabus.train.loop:pretrain_stage",
+    "train.finetune": "syllabus.train.loop:finetune_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]

@@ -1,0 +1,274 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from syllabus.cli import app
+from syllabus.data.dataset import record_id, write_dataset
+from syllabus.errors import BadInput
+from syllabus.tokenizer import load_tokenizer, train_tokenizer
+from syllabus.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from syllabus.train.config import config_from_dict
+from syllabus.train.data import PackedData
+from syllabus.train.loop import lr_lambda, train
+from syllabus.train.pack import PackParams, pack
+
+REPO = Path(__file__).resolve().parents[1]
+SEQ_LEN = 32
+# one thread: on a shared 2-core machine, torch's thread pool spinning against other processes is 10x slower
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+TINY_MODEL = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_inner": 256}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _code(i: int) -> str:
+    return f"def add_{i}(x):\n    \"\"\"Add {i} to x.\"\"\"\n    return x + {i}\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A code dataset, an exercise dataset (prompt/completion), a tokenizer and a packed dir."""
+    root = tmp_path_factory.mktemp("corpus")
+    code = [_code(i) for i in range(300)]
+    write_dataset(root / "code", ({"id": record_id(t), "text": t} for t in code), stage="test")
+    exercises = [{"id": f"ex{i}", "prompt": f"def double_{i}(x):\n    \"\"\"Return 2x.\"\"\"\n",
+                  "completion": "    return 2 * x\n"} for i in range(120)]
+    write_dataset(root / "exercises", exercises, stage="test")
+    train_tokenizer([root / "code"], 320, root / "tok")
+    pack([root / "code"], root / "tok", root / "packed", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    return root
+
+
+def test_pack_joins_documents_with_eot_and_holds_out_validation(corpus):
+    meta = json.loads((corpus / "packed" / "meta.json").read_text())
+    tok = load_tokenizer(corpus / "tok")
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == tok.vocab_size and meta["seq_len"] == SEQ_LEN
+    train_ids = np.fromfile(corpus / "packed" / "code.train.bin", dtype=np.uint16)
+    val_ids = np.fromfile(corpus / "packed" / "val.bin", dtype=np.uint16)
+    assert len(train_ids) == meta["sources"][0]["tokens"] and len(val_ids) == meta["val"]["tokens"]
+    # every document is followed by exactly one <|endoftext|>; train and validation docs are disjoint
+    def documents(ids):
+        return [tok.decode(d[:-1].tolist()) for d in np.split(ids, np.where(ids == tok.eot_id)[0] + 1) if len(d)]
+
+    train_docs, val_docs = documents(train_ids), documents(val_ids)
+    assert sorted(train_docs + val_docs) == sorted(_code(i) for i in range(300))
+    assert 10 < len(val_docs) < 60 and meta["val"]["docs"] == len(val_docs)
+    data = PackedData(corpus / "packed")
+    tokens, mask = data.train_batch(seed=0, start=0, count=4)
+    assert tokens.shape == (4, SEQ_LEN + 1) and mask is None
+    assert torch.equal(tokens, data.train_batch(seed=0, start=0, count=4)[0])
+
+
+def test_exercises_are_masked_to_the_completion_unless_include_prompt(corpus, tmp_path):
+    tok = load_tokenizer(corpus / "tok")
+    meta = pack([corpus / "exercises"], corpus / "tok", tmp_path / "ft", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    assert meta["sources"][0]["masked"] and meta["val"]["masked"]
+    ids = np.fromfile(tmp_path / "ft" / "exercises.train.bin", dtype=np.uint16)
+    mask = np.fromfile(tmp_path / "ft" / "exercises.train.mask", dtype=np.uint8)
+    assert len(ids) == len(mask)
+    first_doc_end = int(np.where(ids == tok.eot_id)[0][0]) + 1
+    trained = ids[:first_doc_end][mask[:first_doc_end] == 1]
+    assert trained[-1] == tok.eot_id and tok.decode(trained[:-1].tolist()) == "    return 2 * x\n"
+    _, loss_mask = PackedData(tmp_path / "ft").train_batch(seed=0, start=0, count=2)
+    assert loss_mask is not None and 0 < loss_mask.float().mean() < 1
+
+    meta = pack([corpus / "exercises"], corpus / "tok", tmp_path / "ft-all",
+                PackParams(seq_len=SEQ_LEN, val_fraction=0.1, include_prompt=True))
+    assert not meta["sources"][0]["masked"] and not (tmp_path / "ft-all" / "exercises.train.mask").exists()
+
+
+def test_mix_weights_repeat_or_subsample_sources(corpus, tmp_path):
+    pack([corpus / "code", corpus / "exercises"], corpus / "tok", tmp_path / "mix",
+         PackParams(seq_len=SEQ_LEN, val_fraction=0.1, include_prompt=True, weights={"code": 0.5, "exercises": 2.0}))
+    data = PackedData(tmp_path / "mix")
+    n_code, n_ex = (len(s) for s in data.sources)
+    assert data.epoch_size == round(0.5 * n_code) + 2 * n_ex
+    ids = np.array(data.sample_ids(seed=3, start=0, count=data.epoch_size))
+    counts = np.bincount(ids, minlength=n_code + n_ex)
+    assert set(counts[:n_code]) == {0, 1} and counts[:n_code].sum() == round(0.5 * n_code)
+    assert set(counts[n_code:]) == {2}
+    assert data.sample_ids(seed=3, start=5, count=3) == ids[5:8].tolist()
+    assert data.sample_ids(seed=4, start=0, count=8) != ids[:8].tolist()
+
+
+def test_pack_rejects_too_small_data_and_unknown_weights(corpus, tmp_path):
+    write_dataset(tmp_path / "one", [{"id": "a", "text": "x = 1\n"}], stage="test")
+    with pytest.raises(BadInput, match="too small"):
+        pack([tmp_path / "one"], corpus / "tok", tmp_path / "p1", PackParams(seq_len=SEQ_LEN))
+    with pytest.raises(BadInput, match="unknown sources"):
+        pack([corpus / "code"], corpus / "tok", tmp_path / "p2", PackParams(seq_len=SEQ_LEN, weights={"nope": 2.0}))
+
+
+def test_lr_warms_up_linearly_then_decays_linearly():
+    config = config_from_dict({"preset": "phi-1-pretrain"})
+    factor = lr_lambda(config)
+    assert factor(0) == pytest.approx(1 / 750) and factor(749) == 1.0
+    assert factor(750 + (36_000 - 750) // 2) == pytest.approx(0.5, abs=1e-4) and factor(36_000) == 0.0
+
+
+def test_presets_carry_the_papers_hyperparameters():
+    pre, ft = config_from_dict({"preset": "phi-1-pretrain"}), config_from_dict({"preset": "phi-1-finetune"})
+    assert (pre.lr, pre.warmup_steps, pre.max_steps, pre.weight_decay, pre.batch_size, pre.dropout) == \
+        (1e-3, 750, 36_000, 0.1, 1024, 0.1)
+    assert (ft.lr, ft.warmup_steps, ft.max_steps, ft.weight_decay, ft.batch_size) == (1e-4, 50, 6_000, 0.01, 256)
+    with pytest.raises(BadInput, match="micro_batch_size"):
+        config_from_dict({"preset": "tiny-pretrain", "batch_size": 10, "micro_batch_size": 4})
+
+
+def test_checkpoint_is_atomic_pruned_and_checked(tmp_path):
+    root = tmp_path / "checkpoints"
+    for step in (1, 2, 3):
+        save_checkpoint(root, step, {"step": step, "w": torch.full((2,), float(step))}, keep=2)
+    (root / "step-00000004").mkdir()  # a kill mid-write leaves no done.json: never picked up
+    (root / "step-00000004" / "state.pt").write_bytes(b"partial")
+    assert sorted(p.name for p in root.glob("step-*")) == ["step-00000002", "step-00000003", "step-00000004"]
+    assert latest_checkpoint(root).name == "step-00000003"
+    assert load_checkpoint(latest_checkpoint(root))["w"].tolist() == [3.0, 3.0]
+    with open(root / "step-00000003" / "state.pt", "r+b") as f:
+        f.seek(10)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(BadInput, match="corrupt checkpoint"):
+        load_checkpoint(root / "step-00000003")
+
+
+def _tiny(**overrides):
+    return config_from_dict({"preset": "tiny-pretrain", "max_steps": 8, "warmup_steps": 2, "batch_size": 8,
+                             "micro_batch_size": 4, "eval_every": 4, "checkpoint_every": 3, "log_every": 1,
+                             "model_overrides": TINY_MODEL, **overrides})
+
+
+def _losses(out: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def test_training_lowers_loss_and_exports_a_model_dir(corpus, tmp_path):
+    summary = train(_tiny(max_steps=12, lr=1e-2), corpus / "packed", tmp_path / "run")
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.5
+    assert summary["steps"] == 12 and summary["val_loss"] < losses[0]
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (tmp_path / "run" / name).exists()
+    with pytest.raises(BadInput, match="--resume"):
+        train(_tiny(), corpus / "packed", tmp_path / "run")
+
+
+def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus, tmp_path):
+    settings = {"max_steps": 40, "dropout": 0.1, "checkpoint_every": 1000, "eval_every": 1000}
+    train(_tiny(**settings), corpus / "packed", tmp_path / "straight")
+
+    out = tmp_path / "killed"
+    args = ["train", "run", "--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
+    for key, value in _tiny(**settings).model_dump().items():
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    proc = subprocess.Popen([sys.executable, "-m", "syllabus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD})
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_losses(out) if (out / "metrics.jsonl").exists() else []) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr.decode()
+    stopped_at = int(latest_checkpoint(out / "checkpoints").name.split("-")[1])
+    assert 5 <= stopped_at < 40 and len(_losses(out)) == stopped_at
+
+    train(_tiny(**settings), corpus / "packed", out, resume=True)
+    assert _losses(out) == _losses(tmp_path / "straight")
+
+
+def _torchrun(strategy: str, corpus: Path, out: Path) -> subprocess.CompletedProcess:
+    args = ["--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
+    for key, value in {"max_steps": 4, "warmup_steps": 1, "batch_size": 8, "micro_batch_size": 4, "eval_every": 2,
+                       "checkpoint_every": 2, "distributed": strategy, "model_overrides": json.dumps(TINY_MODEL)}.items():
+        args += ["--set", f"{key}={value}"]
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "syllabus", "train", "run", *args],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD},
+    )
+
+
+def _check_two_processes_match_one(strategy: str, corpus: Path, tmp_path: Path) -> None:
+    """2 ranks x micro-batch 4 must train like 1 process x 2 accumulated micro-batches of 4."""
+    result = _torchrun(strategy, corpus, tmp_path / strategy)
+    assert result.returncode == 0, result.stderr[-3000:]
+    train(_tiny(max_steps=4, warmup_steps=1, eval_every=2, checkpoint_every=2), corpus / "packed", tmp_path / "one")
+    records = [json.loads(line) for line in (tmp_path / strategy / "metrics.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    for key in ("loss", "val_loss", "grad_norm"):
+        got, want = [r[key] for r in records if key in r], [r[key] for r in expected if key in r]
+        assert len(got) == len(want) > 0 and got == pytest.approx(want, rel=1e-5)
+    assert (tmp_path / strategy / "model.safetensors").exists()
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 4  # rank 0 alone prints the summary
+
+
+def test_ddp_on_two_processes_matches_one_process(corpus, tmp_path):
+    _check_two_processes_match_one("ddp", corpus, tmp_path)
+
+
+@pytest.mark.slow
+def test_fsdp2_on_two_processes_matches_one_process(corpus, tmp_path):
+    _check_two_processes_match_one("fsdp", corpus, tmp_path)
+
+
+def _invoke(*args: str):
+    """Run a `syllabus` command in-process (a subprocess per command would re-import torch)."""
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
+    packed = tmp_path / "packed"
+    result = _invoke("train", "pack", "--data", f"{corpus / 'code'}=2", "--tokenizer", corpus / "tok",
+                     "--seq-len", SEQ_LEN, "--val-fraction", "0.1", "--out", packed, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["train_tokens"] > 0
+    assert json.loads((packed / "meta.json").read_text())["sources"][0]["weight"] == 2.0
+
+    config = tmp_path / "pre.yaml"
+    config.write_text("preset: tiny-pretrain\nmax_steps: 3\nwarmup_steps: 1\nmodel_overrides: {n_layer: 1, n_embd: 64, n_head: 2, n_inner: 256}\n")
+    result = _invoke("train", "run", "--config", config, "--data", packed, "--out", tmp_path / "pre")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 3
+
+    # finetune from the pretrained model dir on masked exercises
+    ft_packed = tmp_path / "ft-packed"
+    pack([corpus / "exercises"], corpus / "tok", ft_packed, PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    result = _invoke("train", "run", "--preset", "tiny-finetune", "--set", "max_steps=2", "--set", "warmup_steps=1",
+                     "--data", ft_packed, "--init", tmp_path / "pre", "--out", tmp_path / "ft")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ft" / "model.safetensors").exists()
+
+    # bad input
+    other_tok = tmp_path / "other-tok"
+    train_tokenizer([corpus / "code"], 600, other_tok)
+    pack([corpus / "code"], other_tok, tmp_path / "big-vocab", PackParams(seq_len=SEQ_LEN, val_fraction=0.1))
+    mismatch = _invoke("train", "run", "--preset", "tiny-finetune", "--data", tmp_path / "big-vocab",
+                       "--init", tmp_path / "pre", "--out", tmp_path / "x")
+    assert isinstance(mismatch.exception, BadInput) and "tokenizer.json differs" in str(mismatch.exception)
+    (tmp_path / "pre" / "tokenizer.json").unlink()  # a model dir without tokenizer: only the vocab check is left
+    mismatch = _invoke("train", "run", "--preset", "tiny-finetune", "--data", tmp_path / "big-vocab",
+                       "--init", tmp_path / "pre", "--out", tmp_path / "x")
+    assert isinstance(mismatch.exception, BadInput) and "more than the model's vocab" in str(mismatch.exception)
+    empty = _invoke("train", "run", "--preset", "tiny-pretrain", "--data", tmp_path, "--out", tmp_path / "y")
+    assert isinstance(empty.exception, BadInput) and "not a packed dir" in str(empty.exception)
+    # as a user sees it: one line, exit 2
+    state = latest_checkpoint(tmp_path / "pre" / "checkpoints") / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])
+    corrupt = cli("train", "run", "--config", str(config), "--data", str(packed), "--out", str(tmp_path / "pre"),
+                  "--resume", **ONE_THREAD)
+    assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr and "Traceback" not in corrupt.stderr
