@@ -30,6 +30,8 @@ from syllabus.errors import BadInput
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
+    "synth.textbook": "syllabus.synth.textbook:textbook_stage",
+    "synth.exercises": "syllabus.synth.exercises:exercises_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]

@@ -131,3 +131,9 @@ def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, sto
     if params.teacher.startswith("offline:"):
         summary["teacher_note"] = OFFLINE_NOTE
     return summary
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a run prints and a recipe's state keeps."""
+    keys = ("records", "acceptance_rate", "rejected", "coverage", "diversity", "llm", "stopped")
+    return {k: summary[k] for k in keys if k in summary}

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from syllabus.config import StageContext, load_yaml, validate
 from syllabus.data.dataset import Dataset
 from syllabus.llm import Reply
-from syllabus.synth.batches import Job, TeacherParams, base_summary, make_client, synthesize
+from syllabus.synth.batches import Job, TeacherParams, base_summary, headline, make_client, synthesize
 from syllabus.synth.diversity import coverage
 
 PROMPT = """Write one section of a Python textbook.
@@ -128,4 +128,4 @@ def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
 
 def textbook_stage(params: TextbookParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
     summary = synth_textbook(params, out).manifest["summary"]["synth.textbook"]
-    return {k: summary[k] for k in ("records", "acceptance_rate", "rejected", "diversity", "llm", "stopped")}
+    return headline(summary)
