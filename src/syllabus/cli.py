@@ -146,10 +146,13 @@ ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")
 BudgetOpt = Annotated[Optional[float], typer.Option(help="Stop cleanly before spending more than this many USD.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Reply cache dir (default: OUT/llm-cache).")]
 BatchOpt = Annotated[int, typer.Option(help="Prompts per output shard.")]
+PricesOpt = Annotated[Optional[str], typer.Option(help="USD per million prompt,completion tokens, e.g. 0.5,1.5.")]
 
 
 def _teacher_params(**options: object) -> dict:
     options["budget_usd"] = options.pop("budget")
+    if options["prices"] is not None:
+        options["prices"] = options["prices"].split(",")
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
 
 
@@ -173,6 +176,7 @@ def synth_textbook(
     batch_size: BatchOpt = 64,
     seed: Annotated[int, typer.Option()] = 0,
     cache_dir: CacheOpt = None,
+    prices: PricesOpt = None,
 ) -> None:
     """Write textbook sections with a teacher LLM over a topic x audience x style grid."""
     from syllabus.config import validate
@@ -180,7 +184,7 @@ def synth_textbook(
 
     params = validate(TextbookParams, _teacher_params(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, topics=topics,
-        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir),
+        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir, prices=prices),
         file=None)
     _synth_result(synth_textbook(params, out), "synth.textbook")
 
@@ -201,6 +205,7 @@ def synth_exercises(
     workers: Annotated[int, typer.Option(help="Sandbox processes.")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds a solution may run against its tests.")] = 5.0,
     cache_dir: CacheOpt = None,
+    prices: PricesOpt = None,
 ) -> None:
     """Write CodeExercises with a teacher LLM; keep those whose solutions pass in the sandbox."""
     from syllabus.config import validate
@@ -209,7 +214,7 @@ def synth_exercises(
     params = validate(ExercisesParams, _teacher_params(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, names=names,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, workers=workers,
-        timeout=timeout, cache_dir=cache_dir), file=None)
+        timeout=timeout, cache_dir=cache_dir, prices=prices), file=None)
     _synth_result(synth_exercises(params, out), "synth.exercises")
 
 

@@ -62,7 +62,7 @@ def synthesize(
         name = writer.shard_name(index)
         if name in done and not done[name].stats.get("pending"):
             for record in _read_shard_file(writer.path / name, writer.format):
-                near.seen(record["id"], record["text"])
+                near.seen(record["text"])
             continue
         conversations = [([{"role": "system", "content": system}] if system else []) +
                          [{"role": "user", "content": job.prompt}] for job in batch]
@@ -74,7 +74,7 @@ def synthesize(
         records = []
         for record in accept([j for j, _ in answered], [r for _, r in answered], stats):
             record["id"] = record_id(record["text"])
-            if near.seen(record["id"], record["text"]):
+            if near.seen(record["text"]):
                 stats["dropped_near_duplicate"] += 1
                 continue
             records.append(record)
@@ -102,13 +102,19 @@ class TeacherParams(Params):
     seed: int = 0
     dedup_threshold: float = Field(0.8, gt=0, le=1)
     cache_dir: str | None = Field(None, description="reply cache (default: OUT/llm-cache)")
+    prices: tuple[float, float] | None = Field(None, description="USD per million prompt, completion tokens")
 
 
 def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
     if params.teacher.startswith("offline:"):
-        console.print(f"[yellow]teacher {params.teacher}: {OFFLINE_NOTE}[/yellow]")
-    return LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
-                     cache_dir=params.cache_dir or Path(out) / "llm-cache", budget_usd=params.budget_usd)
+        console.print(f"[yellow]teacher {params.teacher}: {OFFLINE_NOTE}[/yellow]", soft_wrap=True)
+    client = LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
+                       cache_dir=params.cache_dir or Path(out) / "llm-cache", budget_usd=params.budget_usd,
+                       prices=params.prices)
+    if params.budget_usd is not None and client.prices == (0.0, 0.0):
+        console.print(f"[yellow]no price known for model {client.model!r}: the budget cannot bind (pass prices)[/yellow]",
+                      soft_wrap=True)
+    return client
 
 
 def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, stopped: str | None) -> dict[str, Any]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from rensa import RMinHash, RMinHashLSH
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 NUM_PERM = 64
@@ -23,27 +24,29 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def minhash(text: str, shingle: int = 5) -> MinHash:
+def minhash(text: str, shingle: int = 5) -> RMinHash:
     words = tokens(text)
     grams = {" ".join(words[i:i + shingle]) for i in range(max(1, len(words) - shingle + 1))}
-    m = MinHash(num_perm=NUM_PERM, seed=1)
-    m.update_batch([g.encode() for g in grams])
+    m = RMinHash(num_perm=NUM_PERM, seed=1)
+    m.update(sorted(grams))
     return m
 
 
 class NearDuplicates:
-    """MinHash LSH over everything kept so far: `seen(key, text)` says whether text is a near
-    duplicate of a kept record, and keeps it if not."""
+    """MinHash LSH (rensa) over everything kept so far: `seen(text)` says whether text is a near
+    duplicate (estimated Jaccard of word 5-grams >= threshold) of a kept text, and keeps it if not."""
 
     def __init__(self, threshold: float = 0.8):
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        self.threshold = threshold
+        self.lsh = RMinHashLSH(threshold=threshold, num_perm=NUM_PERM, num_bands=16)
+        self.kept: list[RMinHash] = []
 
-    def seen(self, key: str, text: str) -> bool:
+    def seen(self, text: str) -> bool:
         m = minhash(text)
-        if self.lsh.query(m):
+        if any(self.kept[i].jaccard(m) >= self.threshold for i in self.lsh.query(m)):
             return True
-        if key not in self.lsh:
-            self.lsh.insert(key, m)
+        self.lsh.insert(len(self.kept), m)
+        self.kept.append(m)
         return False
 
 
@@ -58,17 +61,40 @@ def distinct_ngram_ratio(texts: Iterable[str], n: int = 4) -> float:
     return round(len(seen) / total, 4) if total else 0.0
 
 
+def hashed_vectors(texts: list[str], dim: int = 4096) -> np.ndarray:
+    """L2-normalized bag-of-words vectors, words hashed (crc32: stable across processes) into dim buckets."""
+    vectors = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in tokens(text):
+            vectors[i, zlib.crc32(word.encode()) % dim] += 1.0
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-9)
+
+
+def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> np.ndarray:
+    """Cluster labels by Lloyd's algorithm from a k-means++ start."""
+    rng = np.random.default_rng(seed)
+    centers = [vectors[rng.integers(len(vectors))]]
+    for _ in range(1, k):
+        d2 = np.min(((vectors[:, None, :] - np.array(centers)[None]) ** 2).sum(-1), axis=1)
+        centers.append(vectors[rng.choice(len(vectors), p=d2 / d2.sum())] if d2.sum() > 0 else vectors[len(centers)])
+    centers = np.array(centers)
+    for _ in range(iterations):
+        labels = np.argmax(vectors @ centers.T - 0.5 * (centers**2).sum(1), axis=1)
+        for c in range(k):
+            members = vectors[labels == c]
+            if len(members):
+                centers[c] = members.mean(0)
+    return labels
+
+
 def cluster_coverage(texts: list[str], k: int = 16, seed: int = 0) -> dict[str, float | int]:
     """k-means on hashed bag-of-words vectors; coverage is the normalized entropy of cluster sizes
     (1.0: records spread evenly over all k clusters, 0.0: all in one)."""
-    from sklearn.cluster import KMeans
-    from sklearn.feature_extraction.text import HashingVectorizer
-
     k = min(k, len(texts) // 4)
     if k < 2:
         return {"clusters": 0, "coverage": 0.0}
-    vectors = HashingVectorizer(n_features=2**14, alternate_sign=False, token_pattern=r"\w+").transform(texts)
-    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
+    labels = kmeans(hashed_vectors(texts), k, seed)
     sizes = np.bincount(labels, minlength=k) / len(labels)
     entropy = -sum(p * math.log(p) for p in sizes if p > 0)
     return {"clusters": k, "coverage": round(entropy / math.log(k), 4)}
