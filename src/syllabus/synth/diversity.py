@@ -2,14 +2,13 @@
 
 The paper's point is that synthetic data must be diverse; these numbers make that checkable:
 distinct n-gram ratio (lexical variety), embedding-cluster coverage (how evenly records spread
-over k-means clusters of their hashed bag-of-words vectors), and topic coverage.
+over k-means clusters of their `hashing` embeddings), and topic coverage.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterable
 
@@ -61,40 +60,18 @@ def distinct_ngram_ratio(texts: Iterable[str], n: int = 4) -> float:
     return round(len(seen) / total, 4) if total else 0.0
 
 
-def hashed_vectors(texts: list[str], dim: int = 4096) -> np.ndarray:
-    """L2-normalized bag-of-words vectors, words hashed (crc32: stable across processes) into dim buckets."""
-    vectors = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, text in enumerate(texts):
-        for word in tokens(text):
-            vectors[i, zlib.crc32(word.encode()) % dim] += 1.0
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-9)
-
-
-def kmeans(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 25) -> np.ndarray:
-    """Cluster labels by Lloyd's algorithm from a k-means++ start."""
-    rng = np.random.default_rng(seed)
-    centers = [vectors[rng.integers(len(vectors))]]
-    for _ in range(1, k):
-        d2 = np.min(((vectors[:, None, :] - np.array(centers)[None]) ** 2).sum(-1), axis=1)
-        centers.append(vectors[rng.choice(len(vectors), p=d2 / d2.sum())] if d2.sum() > 0 else vectors[len(centers)])
-    centers = np.array(centers)
-    for _ in range(iterations):
-        labels = np.argmax(vectors @ centers.T - 0.5 * (centers**2).sum(1), axis=1)
-        for c in range(k):
-            members = vectors[labels == c]
-            if len(members):
-                centers[c] = members.mean(0)
-    return labels
-
-
 def cluster_coverage(texts: list[str], k: int = 16, seed: int = 0) -> dict[str, float | int]:
-    """k-means on hashed bag-of-words vectors; coverage is the normalized entropy of cluster sizes
+    """k-means on `syllabus.embed` hashing embeddings; coverage is the normalized entropy of cluster sizes
     (1.0: records spread evenly over all k clusters, 0.0: all in one)."""
     k = min(k, len(texts) // 4)
     if k < 2:
         return {"clusters": 0, "coverage": 0.0}
-    labels = kmeans(hashed_vectors(texts), k, seed)
+    from sklearn.cluster import KMeans
+
+    from syllabus.embed import get_embedder
+
+    vectors = get_embedder("hashing").embed(texts)
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
     sizes = np.bincount(labels, minlength=k) / len(labels)
     entropy = -sum(p * math.log(p) for p in sizes if p > 0)
     return {"clusters": k, "coverage": round(entropy / math.log(k), 4)}
