@@ -7,7 +7,8 @@ offline backends behind the same batch API.
 
 Endpoints: an http(s) base URL, `offline:<name>` (a deterministic in-process function registered in
 OFFLINE_BACKENDS or with `register_offline`; a template writer, not a model), or `local:<model dir>`
-(a syllabus model dir, generated in-process).
+(a syllabus or Hugging Face phi model dir, generated in-process in batches; chat messages are
+joined into one prompt, since the local models are base code models).
 
 Every request is keyed by (model, messages or prompt, sampling params, sample index). A reply that
 succeeded is stored under that key in an sqlite cache, committed before the next one, so a re-run
@@ -117,12 +118,39 @@ class Request:
     key: str = ""
 
     @property
+    def flat_text(self) -> str:
+        """The whole request as one text, for a base model: the prompt, or the messages joined."""
+        return self.body if isinstance(self.body, str) else "\n\n".join(m["content"] for m in self.body)
+
+    @property
     def prompt_text(self) -> str:
         """The text an offline backend answers: the prompt, or the last user message."""
         if isinstance(self.body, str):
             return self.body
         users = [m["content"] for m in self.body if m.get("role") == "user"]
         return users[-1] if users else self.body[-1]["content"]
+
+
+class LocalModel:
+    """A syllabus model dir (or Hugging Face phi dir) generating in-process on the best device here."""
+
+    def __init__(self, path: str):
+        import torch
+
+        from syllabus.model.generate import load_model_dir
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model, self.tokenizer = load_model_dir(path, device=device)
+
+    def complete(self, prompts: list[str], params: dict[str, Any], sample: int) -> list[str]:
+        from syllabus.model.generate import generate
+
+        stop = params.get("stop") or []
+        seed = params.get("seed")
+        return generate(self.model, self.tokenizer, prompts, max_new_tokens=int(params.get("max_tokens") or 256),
+                        temperature=float(params.get("temperature", 0.0)), top_p=float(params.get("top_p", 1.0)),
+                        stop=[stop] if isinstance(stop, str) else list(stop),
+                        seed=None if seed is None and not sample else int(seed or 0) + sample)
 
 
 class Retryable(Exception):
@@ -290,7 +318,12 @@ class LLMClient:
             self.model = model or endpoint
             self.prices = prices or (0.0, 0.0)
         elif endpoint.startswith("local:"):
-            raise BadInput(f"{endpoint}: the in-process local model backend is not available yet")
+            self.backend_kind = "local"
+            if not Path(endpoint.removeprefix("local:")).is_dir():
+                raise BadInput(f"{endpoint}: no such model dir")
+            self.model = model or endpoint
+            self.prices = prices or (0.0, 0.0)
+            self._local: LocalModel | None = None
         else:
             raise BadInput(f"unknown endpoint {endpoint!r} (expected http(s)://..., offline:NAME or local:DIR)")
         self.cache = ReplyCache(cache_dir)
@@ -334,7 +367,10 @@ class LLMClient:
                 status = f"cached {ledger.cached}  failed {ledger.failed}  ${ledger.cost_usd:.4f}"
                 bar.update(task, advance=1, status=status)
 
-            replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+            if self.backend_kind == "local":
+                replies = self._run_local(requests, advance)
+            else:
+                replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
         if self._stopping:
             raise KeyboardInterrupt
         return replies
@@ -447,13 +483,37 @@ class LLMClient:
                 continue
             except Fatal as e:
                 return self._fail(request, str(e))
-            prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
-            completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
-            self.ledger.succeeded += 1
-            self.ledger.prompt_tokens += prompt_tokens
-            self.ledger.completion_tokens += completion_tokens
-            self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
-            self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
-                                         "completion_tokens": completion_tokens, "time": time.time()})
-            return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+            return self._succeed(request, text, prompt_tokens, completion_tokens)
         return self._fail(request, f"{last_error} (after {self.max_retries + 1} attempts)")
+
+    def _succeed(self, request: Request, text: str, prompt_tokens: int | None, completion_tokens: int | None) -> Reply:
+        """Count, bill and cache a reply (committed before the next one is handled)."""
+        prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
+        completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
+        self.ledger.succeeded += 1
+        self.ledger.prompt_tokens += prompt_tokens
+        self.ledger.completion_tokens += completion_tokens
+        self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
+        self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
+                                     "completion_tokens": completion_tokens, "time": time.time()})
+        return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+
+    def _run_local(self, requests: list[Request], on_reply: Callable[[Reply], None]) -> list[Reply]:
+        """Generate the uncached requests in-process, one batched `generate` call per
+        (sampling params, sample index), since those share a seed and settings."""
+        replies: list[Reply | None] = [self._cached(r) for r in requests]
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, (request, reply) in enumerate(zip(requests, replies)):
+            if reply is None:
+                groups.setdefault((json.dumps(request.params, sort_keys=True), request.sample), []).append(i)
+            else:
+                on_reply(reply)
+        if groups and self._local is None:
+            self._local = LocalModel(self.endpoint.removeprefix("local:"))
+        for (_, sample), indices in groups.items():
+            params = requests[indices[0]].params
+            texts = self._local.complete([requests[i].flat_text for i in indices], params, sample)
+            for i, text in zip(indices, texts):
+                replies[i] = self._succeed(requests[i], text, None, None)
+                on_reply(replies[i])
+        return replies
