@@ -139,7 +139,7 @@ def curate_filter() -> None:
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-TeacherOpt = Annotated[str, typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server, or offline:NAME.")]
+TeacherOpt = Annotated[str, typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server, offline:NAME or local:DIR.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
 NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")]
@@ -184,8 +184,8 @@ def synth_textbook(
 
     params = validate(TextbookParams, _teacher_params(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, topics=topics,
-        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir, prices=prices),
-        file=None)
+        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir,
+        prices=prices), file=None)
     _synth_result(synth_textbook(params, out), "synth.textbook")
 
 
