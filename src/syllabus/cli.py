@@ -140,16 +140,83 @@ def curate_filter() -> None:
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-@synth_app.command("textbook", context_settings=ANY_ARGS)
-def synth_textbook() -> None:
-    """Write textbook sections with a teacher LLM over a topic x audience grid."""
-    _not_built("synth textbook", 12)
+TeacherOpt = Annotated[str, typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server, offline:NAME or local:DIR.")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
+NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")]
+BudgetOpt = Annotated[Optional[float], typer.Option(help="Stop cleanly before spending more than this many USD.")]
+CacheOpt = Annotated[Optional[Path], typer.Option(help="Reply cache dir (default: OUT/llm-cache).")]
+BatchOpt = Annotated[int, typer.Option(help="Prompts per output shard.")]
+PricesOpt = Annotated[Optional[str], typer.Option(help="USD per million prompt,completion tokens, e.g. 0.5,1.5.")]
 
 
-@synth_app.command("exercises", context_settings=ANY_ARGS)
-def synth_exercises() -> None:
+def _teacher_params(**options: object) -> dict:
+    options["budget_usd"] = options.pop("budget")
+    if options["prices"] is not None:
+        options["prices"] = options["prices"].split(",")
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
+
+
+def _synth_result(dataset, key: str) -> None:
+    from syllabus.synth.batches import headline
+
+    _print_json({"out": str(dataset.path), **headline(dataset.manifest["summary"][key])})
+
+
+@synth_app.command("textbook")
+def synth_textbook(
+    out: Annotated[Path, typer.Option(help="Output dataset dir.")],
+    teacher: TeacherOpt = "offline:textbook",
+    model: ModelOpt = None,
+    n: NOpt = 100,
+    concurrency: ConcurrencyOpt = 8,
+    budget: BudgetOpt = None,
+    topics: Annotated[Optional[Path], typer.Option(help="Topic tree YAML (default: the packaged one).")] = None,
+    temperature: Annotated[float, typer.Option()] = 0.8,
+    max_tokens: Annotated[int, typer.Option()] = 1200,
+    batch_size: BatchOpt = 64,
+    seed: Annotated[int, typer.Option()] = 0,
+    cache_dir: CacheOpt = None,
+    prices: PricesOpt = None,
+) -> None:
+    """Write textbook sections with a teacher LLM over a topic x audience x style grid."""
+    from syllabus.config import validate
+    from syllabus.synth.textbook import TextbookParams, synth_textbook
+
+    params = validate(TextbookParams, _teacher_params(
+        teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, topics=topics,
+        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir,
+        prices=prices), file=None)
+    _synth_result(synth_textbook(params, out), "synth.textbook")
+
+
+@synth_app.command("exercises")
+def synth_exercises(
+    out: Annotated[Path, typer.Option(help="Output dataset dir.")],
+    teacher: TeacherOpt = "offline:exercises",
+    model: ModelOpt = None,
+    n: NOpt = 100,
+    concurrency: ConcurrencyOpt = 8,
+    budget: BudgetOpt = None,
+    names: Annotated[Optional[Path], typer.Option(help="Function-name vocabulary, `topic: name` lines.")] = None,
+    temperature: Annotated[float, typer.Option()] = 0.5,
+    max_tokens: Annotated[int, typer.Option()] = 800,
+    batch_size: BatchOpt = 64,
+    seed: Annotated[int, typer.Option()] = 0,
+    workers: Annotated[int, typer.Option(help="Sandbox processes.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds a solution may run against its tests.")] = 5.0,
+    cache_dir: CacheOpt = None,
+    prices: PricesOpt = None,
+) -> None:
     """Write CodeExercises with a teacher LLM; keep those whose solutions pass in the sandbox."""
-    _not_built("synth exercises", 12)
+    from syllabus.config import validate
+    from syllabus.synth.exercises import ExercisesParams, synth_exercises
+
+    params = validate(ExercisesParams, _teacher_params(
+        teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, names=names,
+        temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, workers=workers,
+        timeout=timeout, cache_dir=cache_dir, prices=prices), file=None)
+    _synth_result(synth_exercises(params, out), "synth.exercises")
 
 
 # ── dedup and decontam (issue #7) ────────────────────────────────────────────────────────────

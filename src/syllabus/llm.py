@@ -7,7 +7,8 @@ offline backends behind the same batch API.
 
 Endpoints: an http(s) base URL, `offline:<name>` (a deterministic in-process function registered in
 OFFLINE_BACKENDS or with `register_offline`; a template writer, not a model), or `local:<model dir>`
-(a syllabus model dir, generated in-process).
+(a syllabus or Hugging Face phi model dir, generated in-process in batches; chat messages are
+joined into one prompt, since the local models are base code models).
 
 Every request is keyed by (model, messages or prompt, sampling params, sample index). A reply that
 succeeded is stored under that key in an sqlite cache, committed before the next one, so a re-run
@@ -117,12 +118,39 @@ class Request:
     key: str = ""
 
     @property
+    def flat_text(self) -> str:
+        """The whole request as one text, for a base model: the prompt, or the messages joined."""
+        return self.body if isinstance(self.body, str) else "\n\n".join(m["content"] for m in self.body)
+
+    @property
     def prompt_text(self) -> str:
         """The text an offline backend answers: the prompt, or the last user message."""
         if isinstance(self.body, str):
             return self.body
         users = [m["content"] for m in self.body if m.get("role") == "user"]
         return users[-1] if users else self.body[-1]["content"]
+
+
+class LocalModel:
+    """A syllabus model dir (or Hugging Face phi dir) generating in-process on the best device here."""
+
+    def __init__(self, path: str):
+        import torch
+
+        from syllabus.model.generate import load_model_dir
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model, self.tokenizer = load_model_dir(path, device=device)
+
+    def complete(self, prompts: list[str], params: dict[str, Any], sample: int) -> list[str]:
+        from syllabus.model.generate import generate
+
+        stop = params.get("stop") or []
+        seed = params.get("seed")
+        return generate(self.model, self.tokenizer, prompts, max_new_tokens=int(params.get("max_tokens") or 256),
+                        temperature=float(params.get("temperature", 0.0)), top_p=float(params.get("top_p", 1.0)),
+                        stop=[stop] if isinstance(stop, str) else list(stop),
+                        seed=None if seed is None and not sample else int(seed or 0) + sample)
 
 
 class Retryable(Exception):
@@ -171,12 +199,13 @@ class ReplyCache:
         self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply)))
         self.db.commit()
 
-    def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
-
 
 class HTTPBackend:
-    """POSTs to an OpenAI-compatible server's /chat/completions or /completions."""
+    """POSTs to an OpenAI-compatible server's /chat/completions or /completions.
+
+    Each concurrency slot has its own one-connection httpx client: httpcore scans every pooled
+    connection on each request, so one shared pool of 64 connections spends most of its time
+    there (measured: 8x slower than this at concurrency 64)."""
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None, timeout: float, concurrency: int):
         url = httpx.URL(base_url)
@@ -187,25 +216,28 @@ class HTTPBackend:
         self.api_key = api_key
         self.timeout = timeout
         self.concurrency = concurrency
-        self.http: httpx.AsyncClient | None = None
+        self.clients: list[httpx.AsyncClient] = []
 
     async def __aenter__(self) -> HTTPBackend:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        # building an SSL context reads the CA bundle (~0.25 s): once, and only for https
+        ssl_context = httpx.create_ssl_context() if self.base_url.startswith("https:") else False
+        self.clients = [httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout,
+                                          limits=limits, verify=ssl_context) for _ in range(self.concurrency)]
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.http.aclose()
+        await asyncio.gather(*(client.aclose() for client in self.clients))
 
-    async def send(self, request: Request) -> tuple[str, int | None, int | None]:
+    async def send(self, request: Request, slot: int) -> tuple[str, int | None, int | None]:
         path = "/chat/completions" if request.kind == "chat" else "/completions"
         field_name = "messages" if request.kind == "chat" else "prompt"
         body = {"model": self.model, field_name: request.body, **request.params}
         if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
             body["seed"] = int(request.params.get("seed") or 0) + request.sample
         try:
-            response = await self.http.post(path, json=body)
+            response = await self.clients[slot].post(path, json=body)
         except httpx.TimeoutException:
             raise Retryable("timeout") from None
         except httpx.TransportError as e:
@@ -241,7 +273,7 @@ class OfflineRunner:
     async def __aexit__(self, *exc) -> None:
         pass
 
-    async def send(self, request: Request) -> tuple[str, int | None, int | None]:
+    async def send(self, request: Request, slot: int) -> tuple[str, int | None, int | None]:
         return self.fn(request.prompt_text, request.sample), None, None
 
 
@@ -284,7 +316,12 @@ class LLMClient:
             self.model = model or endpoint
             self.prices = prices or (0.0, 0.0)
         elif endpoint.startswith("local:"):
-            raise BadInput(f"{endpoint}: the in-process local model backend is not available yet")
+            self.backend_kind = "local"
+            if not Path(endpoint.removeprefix("local:")).is_dir():
+                raise BadInput(f"{endpoint}: no such model dir")
+            self.model = model or endpoint
+            self.prices = prices or (0.0, 0.0)
+            self._local: LocalModel | None = None
         else:
             raise BadInput(f"unknown endpoint {endpoint!r} (expected http(s)://..., offline:NAME or local:DIR)")
         self.cache = ReplyCache(cache_dir)
@@ -328,7 +365,10 @@ class LLMClient:
                 status = f"cached {ledger.cached}  failed {ledger.failed}  ${ledger.cost_usd:.4f}"
                 bar.update(task, advance=1, status=status)
 
-            replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+            if self.backend_kind == "local":
+                replies = self._run_local(requests, advance)
+            else:
+                replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
         if self._stopping:
             raise KeyboardInterrupt
         return replies
@@ -362,17 +402,22 @@ class LLMClient:
         return OfflineRunner(self.endpoint.removeprefix("offline:"))
 
     async def _run(self, kind: str, requests: list[Request], on_reply: Callable[[Reply], None] | None) -> list[Reply]:
-        semaphore = asyncio.Semaphore(self.concurrency)
+        slots: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(self.concurrency):
+            slots.put_nowait(slot)
         async with self._backend() as backend:
 
             async def one(request: Request) -> Reply:
                 reply = self._cached(request)
                 if reply is None:
-                    async with semaphore:
+                    slot = await slots.get()
+                    try:
                         if self._stopping:
                             reply = self._fail(request, "interrupted")
                         else:
-                            reply = await self._send(backend, request)
+                            reply = await self._send(backend, request, slot)
+                    finally:
+                        slots.put_nowait(slot)
                 if on_reply is not None:
                     on_reply(reply)
                 return reply
@@ -407,24 +452,24 @@ class LLMClient:
         self.ledger.errors[kind] = self.ledger.errors.get(kind, 0) + 1
         return Reply(None, error=error, provenance=self._provenance(request))
 
-    async def _send(self, backend, request: Request) -> Reply:
+    async def _send(self, backend, request: Request, slot: int) -> Reply:
         reserve = self._worst_case_cost(request)
         if self.budget_usd is not None and self.ledger.cost_usd + self._reserved + reserve > self.budget_usd:
             return self._fail(request, BUDGET_EXHAUSTED)
         self._reserved += reserve
         try:
-            return await self._send_with_retries(backend, request)
+            return await self._send_with_retries(backend, request, slot)
         finally:
             self._reserved -= reserve
 
-    async def _send_with_retries(self, backend, request: Request) -> Reply:
+    async def _send_with_retries(self, backend, request: Request, slot: int) -> Reply:
         last_error = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.ledger.retries += 1
             self.ledger.sent += 1
             try:
-                text, prompt_tokens, completion_tokens = await backend.send(request)
+                text, prompt_tokens, completion_tokens = await backend.send(request, slot)
             except Retryable as e:
                 last_error = e.reason
                 if attempt == self.max_retries:
@@ -436,13 +481,37 @@ class LLMClient:
                 continue
             except Fatal as e:
                 return self._fail(request, str(e))
-            prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
-            completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
-            self.ledger.succeeded += 1
-            self.ledger.prompt_tokens += prompt_tokens
-            self.ledger.completion_tokens += completion_tokens
-            self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
-            self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
-                                         "completion_tokens": completion_tokens, "time": time.time()})
-            return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+            return self._succeed(request, text, prompt_tokens, completion_tokens)
         return self._fail(request, f"{last_error} (after {self.max_retries + 1} attempts)")
+
+    def _succeed(self, request: Request, text: str, prompt_tokens: int | None, completion_tokens: int | None) -> Reply:
+        """Count, bill and cache a reply (committed before the next one is handled)."""
+        prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
+        completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
+        self.ledger.succeeded += 1
+        self.ledger.prompt_tokens += prompt_tokens
+        self.ledger.completion_tokens += completion_tokens
+        self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
+        self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
+                                     "completion_tokens": completion_tokens, "time": time.time()})
+        return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+
+    def _run_local(self, requests: list[Request], on_reply: Callable[[Reply], None]) -> list[Reply]:
+        """Generate the uncached requests in-process, one batched `generate` call per
+        (sampling params, sample index), since those share a seed and settings."""
+        replies: list[Reply | None] = [self._cached(r) for r in requests]
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, (request, reply) in enumerate(zip(requests, replies)):
+            if reply is None:
+                groups.setdefault((json.dumps(request.params, sort_keys=True), request.sample), []).append(i)
+            else:
+                on_reply(reply)
+        if groups and self._local is None:
+            self._local = LocalModel(self.endpoint.removeprefix("local:"))
+        for (_, sample), indices in groups.items():
+            params = requests[indices[0]].params
+            texts = self._local.complete([requests[i].flat_text for i in indices], params, sample)
+            for i, text in zip(indices, texts):
+                replies[i] = self._succeed(requests[i], text, None, None)
+                on_reply(replies[i])
+        return replies

@@ -37,6 +37,8 @@ STAGES: dict[str, str] = {
     "train.pack": "syllabus.train.pack:pack_stage",
     "train.pretrain": "syllabus.train.loop:pretrain_stage",
     "train.finetune": "syllabus.train.loop:finetune_stage",
+    "synth.textbook": "syllabus.synth.textbook:textbook_stage",
+    "synth.exercises": "syllabus.synth.exercises:exercises_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]

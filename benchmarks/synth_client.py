@@ -1,0 +1,116 @@
+"""Throughput of syllabus.llm against a local fixed-latency OpenAI-compatible server, and a kill-and-resume run.
+
+    PYTHONPATH=src python benchmarks/synth_client.py [--latency 0.25] [--rounds 8]
+
+At concurrency c and server latency L the theoretical maximum is c / L requests per second; the
+client (with its sqlite reply cache on) is measured against it and against the `openai` SDK's
+AsyncOpenAI client with a semaphore at the same concurrency (no cache, no ledger); client CPU time
+per request is printed too, since on a busy machine CPU, not the client, caps throughput. Then a client
+process is killed mid-run (SIGTERM: drains in-flight requests; SIGKILL: dies at once), resumed,
+and the server counts requests whose body it had already answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from openai import AsyncOpenAI
+
+from syllabus.llm import LLMClient
+from syllabus.testing.fault_server import FaultServer
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def prompts(tag: str, n: int) -> list[str]:
+    return [f"{tag} prompt {i}" for i in range(n)]
+
+
+def ours(url: str, concurrency: int, n: int, cache_dir: str) -> tuple[float, float]:
+    """(requests per second, client CPU milliseconds per request)."""
+    client = LLMClient(url, model="m", concurrency=concurrency, cache_dir=cache_dir)
+    start, cpu = time.perf_counter(), time.process_time()
+    replies = client.complete_many(prompts(f"ours-{concurrency}", n), max_tokens=16)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    assert all(r.ok for r in replies)
+    return n / elapsed, 1000 * cpu / n
+
+
+def openai_sdk(url: str, concurrency: int, n: int) -> tuple[float, float]:
+    async def run() -> tuple[float, float]:
+        client = AsyncOpenAI(base_url=url, api_key="none", max_retries=0)
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(prompt: str) -> None:
+            async with semaphore:
+                await client.completions.create(model="m", prompt=prompt, max_tokens=16)
+
+        start, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(p) for p in prompts(f"sdk-{concurrency}", n)))
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        await client.close()
+        return n / elapsed, 1000 * cpu / n
+
+    return asyncio.run(run())
+
+
+CHILD = """
+import sys
+from syllabus.llm import LLMClient
+client = LLMClient(sys.argv[1], model="m", cache_dir=sys.argv[2], concurrency=16)
+try:
+    client.complete_many([f"resume prompt {i}" for i in range(int(sys.argv[3]))], max_tokens=16)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def kill_and_resume(sig: signal.Signals, latency: float, n: int) -> dict[str, int]:
+    with FaultServer(latency=latency) as server, tempfile.TemporaryDirectory() as cache:
+        child = subprocess.Popen([sys.executable, "-c", CHILD, server.url, cache, str(n)],
+                                 env={"PYTHONPATH": str(SRC)}, stderr=subprocess.DEVNULL)
+        while server.stats().get("requests", 0) < n // 3:
+            time.sleep(0.01)
+        child.send_signal(sig)
+        child.wait()
+        before = server.stats()["succeeded"]
+        client = LLMClient(server.url, model="m", cache_dir=cache, concurrency=16)
+        replies = client.complete_many([f"resume prompt {i}" for i in range(n)], max_tokens=16)
+        stats = server.stats()
+    assert all(r.ok for r in replies)
+    return {"answered_before_kill": before, "from_cache_on_resume": client.ledger.cached,
+            "sent_on_resume": client.ledger.sent, "duplicate_requests": stats.get("duplicates", 0),
+            "distinct_requests": stats["distinct"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.25, help="server seconds per request")
+    parser.add_argument("--rounds", type=int, default=8, help="requests per concurrency slot")
+    args = parser.parse_args()
+
+    print(f"server latency {args.latency * 1000:.0f} ms; {args.rounds} requests per concurrency slot")
+    print(f"{'concurrency':>11} {'theoretical':>12} {'syllabus.llm':>13} {'ratio':>6} {'openai SDK':>11} {'vs SDK':>7}"
+          f" {'CPU ms/req ours':>16} {'SDK':>5}")
+    with FaultServer(latency=args.latency) as server, tempfile.TemporaryDirectory() as cache:
+        for concurrency in (1, 16, 64):
+            n = concurrency * args.rounds
+            theoretical = concurrency / args.latency
+            ours_rate, ours_cpu = ours(server.url, concurrency, n, cache)
+            sdk_rate, sdk_cpu = openai_sdk(server.url, concurrency, n)
+            print(f"{concurrency:>11} {theoretical:>10.1f}/s {ours_rate:>11.1f}/s {ours_rate / theoretical:>6.3f} "
+                  f"{sdk_rate:>9.1f}/s {ours_rate / sdk_rate:>7.3f} {ours_cpu:>16.2f} {sdk_cpu:>5.2f}")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        result = kill_and_resume(sig, latency=0.02, n=600)
+        print(f"kill-and-resume ({sig.name}): " + ", ".join(f"{k} {v}" for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The loop both synthesis stages share: jobs in fixed batches, one output shard per batch.
+
+Batch i always holds the same jobs, so a re-run skips the shards already written and redoes a
+shard that has `pending` requests (ones that failed, ran out of budget or were interrupted); the
+reply cache answers everything that had succeeded, so nothing is re-sent or re-billed and no
+accepted record is lost. When the budget runs out the stage stops after that batch and still
+writes a complete (partial) dataset; a re-run with a larger budget continues.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from syllabus.config import Params
+from syllabus.console import console
+from syllabus.data.dataset import Dataset, DatasetWriter, _read_shard_file, record_id
+from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply
+from syllabus.synth.diversity import NearDuplicates, diversity_summary
+from syllabus.synth.offline import NOTE as OFFLINE_NOTE
+
+
+@dataclass
+class Job:
+    """One request to the teacher and the constraints it carries (topic, audience, function name...)."""
+
+    prompt: str
+    sample: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# (jobs, replies that came back, stats to count drops in) -> accepted records (without id/teacher)
+AcceptBatch = Callable[[list[Job], list[Reply], Counter], list[dict]]
+
+
+def synthesize(
+    jobs: list[Job],
+    out: str | Path,
+    *,
+    client: LLMClient,
+    stage: str,
+    params: dict[str, Any],
+    sampling: dict[str, Any],
+    accept: AcceptBatch,
+    batch_size: int,
+    dedup_threshold: float,
+    system: str | None = None,
+) -> tuple[DatasetWriter, str | None]:
+    """Run every batch not yet written; returns the writer (close it with a summary) and why the
+    run stopped early (None if it did not)."""
+    writer = DatasetWriter(out, stage=stage, params=params)
+    done = writer.done_shards()
+    near = NearDuplicates(dedup_threshold)
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    stopped = None
+    for index, batch in enumerate(batches):
+        name = writer.shard_name(index)
+        if name in done and not done[name].stats.get("pending"):
+            for record in _read_shard_file(writer.path / name, writer.format):
+                near.seen(record["text"])
+            continue
+        conversations = [([{"role": "system", "content": system}] if system else []) +
+                         [{"role": "user", "content": job.prompt}] for job in batch]
+        replies = client.chat_many(conversations, samples=[job.sample for job in batch],
+                                   description=f"{stage} {index + 1}/{len(batches)}", **sampling)
+        stats: Counter = Counter(total=len(batch))
+        answered = [(job, reply) for job, reply in zip(batch, replies) if reply.ok]
+        stats["pending"] = len(batch) - len(answered)
+        records = []
+        for record in accept([j for j, _ in answered], [r for _, r in answered], stats):
+            record["id"] = record_id(record["text"])
+            if near.seen(record["text"]):
+                stats["dropped_near_duplicate"] += 1
+                continue
+            records.append(record)
+        stats["accepted"] = len(records)
+        writer.write_shard(name, records, dict(stats))
+        if any(reply.error == BUDGET_EXHAUSTED for reply in replies):
+            stopped = BUDGET_EXHAUSTED
+            console.print(f"[yellow]{stage}: budget exhausted after batch {index + 1}/{len(batches)}; "
+                          "re-run with a larger --budget to continue (nothing is re-sent)[/yellow]")
+            break
+    return writer, stopped
+
+
+class TeacherParams(Params):
+    """What both synthesis stages take: who the teacher is, how much to ask and how to ask."""
+
+    teacher: str = Field("offline:textbook", description="http(s) URL, offline:NAME or local:DIR")
+    model: str | None = None
+    n: int = Field(100, ge=1, description="prompts to send")
+    concurrency: int = Field(8, ge=1)
+    budget_usd: float | None = Field(None, ge=0)
+    temperature: float = Field(0.8, ge=0)
+    max_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(64, ge=1, description="prompts per output shard")
+    seed: int = 0
+    dedup_threshold: float = Field(0.8, gt=0, le=1)
+    cache_dir: str | None = Field(None, description="reply cache (default: OUT/llm-cache)")
+    prices: tuple[float, float] | None = Field(None, description="USD per million prompt, completion tokens")
+
+
+def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
+    if params.teacher.startswith("offline:"):
+        console.print(f"[yellow]teacher {params.teacher}: {OFFLINE_NOTE}[/yellow]", soft_wrap=True)
+    client = LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
+                       cache_dir=params.cache_dir or Path(out) / "llm-cache", budget_usd=params.budget_usd,
+                       prices=params.prices)
+    if params.budget_usd is not None and client.prices == (0.0, 0.0):
+        console.print(f"[yellow]no price known for model {client.model!r}: the budget cannot bind (pass prices)[/yellow]",
+                      soft_wrap=True)
+    return client
+
+
+def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, stopped: str | None) -> dict[str, Any]:
+    """Counts, acceptance, drop reasons, diversity and spend: what every synthesis manifest reports."""
+    stats = dataset.stats
+    answered = stats.get("total", 0) - stats.get("pending", 0)
+    texts = [record["text"] for record in dataset.records()]
+    summary = {
+        "teacher": params.teacher,
+        "model": client.model,
+        "requested": params.n,
+        "records": len(dataset),
+        "acceptance_rate": round(len(dataset) / answered, 4) if answered else 0.0,
+        "pending": stats.get("pending", 0),
+        "rejected": {k.removeprefix("dropped_"): v for k, v in sorted(stats.items()) if k.startswith("dropped_")},
+        "diversity": diversity_summary(texts),
+        "llm": client.ledger.as_dict(),
+        "stopped": stopped,
+    }
+    if params.teacher.startswith("offline:"):
+        summary["teacher_note"] = OFFLINE_NOTE
+    return summary
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a run prints and a recipe's state keeps."""
+    keys = ("records", "acceptance_rate", "rejected", "coverage", "diversity", "llm", "stopped")
+    return {k: summary[k] for k in keys if k in summary}

@@ -1,0 +1,91 @@
+"""How varied synthetic data is, and near-duplicate removal while it is written.
+
+The paper's point is that synthetic data must be diverse; these numbers make that checkable:
+distinct n-gram ratio (lexical variety), embedding-cluster coverage (how evenly records spread
+over k-means clusters of their `hashing` embeddings), and topic coverage.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+from rensa import RMinHash, RMinHashLSH
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+NUM_PERM = 64
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def minhash(text: str, shingle: int = 5) -> RMinHash:
+    words = tokens(text)
+    grams = {" ".join(words[i:i + shingle]) for i in range(max(1, len(words) - shingle + 1))}
+    m = RMinHash(num_perm=NUM_PERM, seed=1)
+    m.update(sorted(grams))
+    return m
+
+
+class NearDuplicates:
+    """MinHash LSH (rensa) over everything kept so far: `seen(text)` says whether text is a near
+    duplicate (estimated Jaccard of word 5-grams >= threshold) of a kept text, and keeps it if not."""
+
+    def __init__(self, threshold: float = 0.8):
+        self.threshold = threshold
+        self.lsh = RMinHashLSH(threshold=threshold, num_perm=NUM_PERM, num_bands=16)
+        self.kept: list[RMinHash] = []
+
+    def seen(self, text: str) -> bool:
+        m = minhash(text)
+        if any(self.kept[i].jaccard(m) >= self.threshold for i in self.lsh.query(m)):
+            return True
+        self.lsh.insert(len(self.kept), m)
+        self.kept.append(m)
+        return False
+
+
+def distinct_ngram_ratio(texts: Iterable[str], n: int = 4) -> float:
+    """Distinct n-grams over all n-grams of the texts: 1.0 means no n-gram ever repeats."""
+    seen, total = set(), 0
+    for text in texts:
+        words = tokens(text)
+        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        total += len(grams)
+        seen.update(grams)
+    return round(len(seen) / total, 4) if total else 0.0
+
+
+def cluster_coverage(texts: list[str], k: int = 16, seed: int = 0) -> dict[str, float | int]:
+    """k-means on `syllabus.embed` hashing embeddings; coverage is the normalized entropy of cluster sizes
+    (1.0: records spread evenly over all k clusters, 0.0: all in one)."""
+    k = min(k, len(texts) // 4)
+    if k < 2:
+        return {"clusters": 0, "coverage": 0.0}
+    from sklearn.cluster import KMeans
+
+    from syllabus.embed import get_embedder
+
+    vectors = get_embedder("hashing").embed(texts)
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
+    sizes = np.bincount(labels, minlength=k) / len(labels)
+    entropy = -sum(p * math.log(p) for p in sizes if p > 0)
+    return {"clusters": k, "coverage": round(entropy / math.log(k), 4)}
+
+
+def coverage(found: Iterable[str], universe: Iterable[str]) -> dict[str, float | int]:
+    found_counts = Counter(found)
+    universe = set(universe)
+    covered = len(universe & set(found_counts))
+    return {"covered": covered, "of": len(universe), "ratio": round(covered / len(universe), 4) if universe else 0.0}
+
+
+def diversity_summary(texts: list[str], max_texts: int = 5000) -> dict[str, object]:
+    """Lexical and embedding diversity over (an evenly spaced sample of at most max_texts) texts."""
+    step = max(1, len(texts) // max_texts)
+    sample = texts[::step]
+    return {"distinct_4gram_ratio": distinct_ngram_ratio(sample), "embedding_clusters": cluster_coverage(sample)}

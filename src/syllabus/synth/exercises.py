@@ -1,0 +1,185 @@
+"""Synthetic CodeExercises, verified: the teacher writes a function and its tests, the sandbox runs them.
+
+Diversity comes from constraining the function name (and its topic) from a large editable vocabulary
+(`function_names.txt`: `topic: name` lines). The teacher must answer in a strict format, a SOLUTION
+block (imports, one function with a docstring) and a TESTS block (asserts); both are parsed with
+`ast`, the solution runs against its tests in `syllabus.sandbox`, and only passing exercises are kept,
+split for finetuning into `prompt` (signature + docstring) and `completion` (the body).
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import Field
+
+from syllabus.config import StageContext
+from syllabus.data.dataset import Dataset
+from syllabus.errors import BadInput
+from syllabus.llm import Reply
+from syllabus.synth.batches import Job, TeacherParams, base_summary, headline, make_client, synthesize
+from syllabus.synth.diversity import coverage
+
+PROMPT = '''Write one Python exercise for a student learning basic coding concepts.
+Topic: {topic}
+Function name: {name}
+
+Reply in exactly this format and nothing else:
+### SOLUTION
+```python
+# imports, if any
+def {name}(...) -> ...:
+    """What the function does, with one example."""
+    # the body
+```
+### TESTS
+```python
+assert {name}(...) == ...
+# 3 to 6 asserts in all
+```'''
+
+ANSWER = re.compile(r"###\s*SOLUTION\s*```(?:python|py)?[ \t]*\n(.*?)```\s*###\s*TESTS\s*```(?:python|py)?[ \t]*\n(.*?)```",
+                    re.DOTALL)
+
+
+class ExercisesParams(TeacherParams):
+    teacher: str = "offline:exercises"
+    temperature: float = 0.5
+    max_tokens: int = 800
+    names: str | None = Field(None, description="function-name vocabulary file (default: the packaged one)")
+    timeout: float = Field(5.0, gt=0, description="seconds a solution may run against its tests")
+    workers: int = Field(2, ge=1, description="sandbox processes")
+
+
+@dataclass
+class Exercise:
+    prompt: str  # imports + signature + docstring
+    completion: str  # the body after the docstring
+    tests: str
+
+    @property
+    def program(self) -> str:
+        return f"{self.prompt}{self.completion}\n\n{self.tests}"
+
+
+def names_file(path: str | Path | None) -> Path:
+    return Path(path) if path else Path(str(resources.files("syllabus.synth") / "function_names.txt"))
+
+
+def load_names(path: str | Path | None = None) -> list[tuple[str, str]]:
+    """(topic, function name) pairs of a vocabulary file: `topic: name` lines, or bare names."""
+    path = names_file(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError) as e:
+        raise BadInput(f"unreadable function-name file ({e.__class__.__name__})", file=path) from None
+    pairs = []
+    for lineno, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        topic, _, name = line.rpartition(":")
+        name = name.strip()
+        if not name.isidentifier():
+            raise BadInput(f"{name!r} is not a Python function name", file=path, record=f"line {lineno}")
+        pairs.append((topic.strip() or "general", name))
+    if not pairs:
+        raise BadInput("no function names", file=path)
+    return pairs
+
+
+def exercise_jobs(names: list[tuple[str, str]], n: int, seed: int) -> list[Job]:
+    """n prompts walking the shuffled vocabulary; past its end, further samples of the same names."""
+    order = list(names)
+    random.Random(seed).shuffle(order)
+    jobs = []
+    for i in range(n):
+        topic, name = order[i % len(order)]
+        jobs.append(Job(PROMPT.format(topic=topic, name=name), sample=i // len(order),
+                        meta={"function_name": name, "topic": topic}))
+    return jobs
+
+
+def parse_exercise(text: str, name: str) -> Exercise | str:
+    """The exercise in a teacher's answer, or why there is none."""
+    match = ANSWER.search(text)
+    if not match:
+        return "no_parse"
+    solution, tests = match.group(1), match.group(2)
+    solution = solution if solution.endswith("\n") else solution + "\n"
+    try:
+        module, test_module = ast.parse(solution), ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return "syntax_error"
+    functions = [node for node in module.body if isinstance(node, ast.FunctionDef)]
+    if len(functions) != 1 or len(functions) + sum(isinstance(n, (ast.Import, ast.ImportFrom)) for n in module.body) \
+            != len(module.body):
+        return "no_parse"
+    function = functions[0]
+    if function.name != name:
+        return "wrong_name"
+    if ast.get_docstring(function) is None or len(function.body) < 2:
+        return "no_docstring"
+    if not any(isinstance(node, ast.Assert) for node in ast.walk(test_module)):
+        return "no_tests"
+    lines = solution.splitlines(keepends=True)
+    split = function.body[0].end_lineno
+    return Exercise("".join(lines[:split]), "".join(lines[split:]), tests)
+
+
+def verify_exercises(params: ExercisesParams):
+    """The batch acceptor: parse every answer, run the parsed ones in the sandbox, keep the passing."""
+    from syllabus.sandbox import run_programs
+
+    def accept(jobs: list[Job], replies: list[Reply], stats: Counter) -> list[dict]:
+        parsed = []
+        for job, reply in zip(jobs, replies):
+            exercise = parse_exercise(reply.text, job.meta["function_name"])
+            if isinstance(exercise, str):
+                stats[f"dropped_{exercise}"] += 1
+            else:
+                parsed.append((job, reply, exercise))
+        verdicts = run_programs([e.program for _, _, e in parsed], workers=params.workers, timeout=params.timeout)
+        records = []
+        for (job, reply, exercise), verdict in zip(parsed, verdicts):
+            if not verdict.passed:
+                stats["dropped_timed_out" if verdict.result == "timed out" else "dropped_tests_failed"] += 1
+                continue
+            stats["verified"] += 1
+            records.append({"text": exercise.prompt + exercise.completion, "prompt": exercise.prompt,
+                            "completion": exercise.completion, "tests": exercise.tests, **job.meta,
+                            "source": "synth.exercises", "teacher": reply.provenance["endpoint"],
+                            "provenance": reply.provenance})
+        return records
+
+    return accept
+
+
+def synth_exercises(params: ExercisesParams, out: str | Path) -> Dataset:
+    names = load_names(params.names)
+    client = make_client(params, out)
+    jobs = exercise_jobs(names, params.n, params.seed)
+    writer, stopped = synthesize(
+        jobs, out, client=client, stage="synth.exercises", params=params.model_dump(mode="json"),
+        sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
+        accept=verify_exercises(params), batch_size=params.batch_size, dedup_threshold=params.dedup_threshold)
+    dataset = writer.close()
+    summary = base_summary(dataset, params, client, stopped)
+    records = list(dataset.records())
+    asked = {(job.meta["topic"], job.meta["function_name"]) for job in jobs}
+    summary["verified"] = dataset.stats.get("verified", 0)
+    summary["coverage"] = {"names": coverage((r["function_name"] for r in records), {n for _, n in asked}),
+                           "topics": coverage((r["topic"] for r in records), {t for t, _ in asked}),
+                           "vocabulary": len(names)}
+    return writer.close({"synth.exercises": summary})
+
+
+def exercises_stage(params: ExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+    summary = synth_exercises(params, out).manifest["summary"]["synth.exercises"]
+    return headline(summary)
