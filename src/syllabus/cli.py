@@ -285,6 +285,19 @@ def eval_grade() -> None:
     _not_built("eval grade", 10)
 
 
+@eval_app.command("probes")
+def eval_probes(
+    samples: Annotated[Path, typer.Option(help="Samples JSONL for the library_probes benchmark.")],
+    out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
+) -> None:
+    """Library probes (tkinter, pygame-style loops, itertools, ...): pass@1 per importable library."""
+    from syllabus.eval.probes import run_probes
+
+    _print_json(run_probes(samples, out=out, workers=workers, timeout=timeout))
+
+
 # ── report (issue #9) ────────────────────────────────────────────────────────────────────────
 
 
