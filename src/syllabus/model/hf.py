@@ -37,10 +37,12 @@ def _rename(name: str, table) -> str:
     return name
 
 
-def hf_config(config: PhiConfig):
+def hf_config(config: PhiConfig, eot_id: int | None = None):
     from transformers import PhiConfig as HFPhiConfig
 
     return HFPhiConfig(
+        bos_token_id=eot_id,  # codegen's convention; transformers' defaults (1 and 2) would stop generate early
+        eos_token_id=eot_id,
         vocab_size=config.vocab_size,
         hidden_size=config.n_embd,
         intermediate_size=config.n_inner,
@@ -140,11 +142,14 @@ def _read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def to_hf(model: Phi, path: str | Path | None = None):
-    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given."""
+def to_hf(model: Phi, path: str | Path | None = None, eot_id: int | None = None):
+    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given.
+
+    eot_id (the tokenizer's <|endoftext|>) becomes the exported model's bos and eos token.
+    """
     from transformers import PhiForCausalLM
 
-    hf = PhiForCausalLM(hf_config(model.config))
+    hf = PhiForCausalLM(hf_config(model.config, eot_id))
     state = {}
     for k, v in model.state_dict().items():
         name = _rename(k, _RENAMES)

@@ -246,8 +246,8 @@ class Phi(nn.Module):
 
         return from_hf(dir_or_model)
 
-    def to_hf(self, path: str | Path | None = None):
+    def to_hf(self, path: str | Path | None = None, eot_id: int | None = None):
         """A transformers PhiForCausalLM with these weights, saved to `path` when given."""
         from syllabus.model.hf import to_hf
 
-        return to_hf(self, path)
+        return to_hf(self, path, eot_id)
