@@ -31,7 +31,7 @@ def test_generation_respects_eot_stop_and_context():
     eot = first[4]
     stopped = generate_ids(model, [[1, 2, 3]], max_new_tokens=10, eot_id=eot)[0]
     assert stopped == first[: first.index(eot)]
-    assert generate_ids(model, [[1, 2, 3]], max_new_tokens=10, is_done=lambda ids: len(ids) == 2)[0] == first[:2]
+    assert generate_ids(model, [[1, 2, 3]], max_new_tokens=10, on_token=lambda i, ids: len(ids) == 2)[0] == first[:2]
     block = model.config.block_size
     assert len(generate_ids(model, [[1] * (block - 3)], max_new_tokens=10)[0]) == 3
     with pytest.raises(BadInput, match="does not fit the model's context"):

@@ -22,7 +22,8 @@ def test_logits_match_transformers(config):
 def test_round_trip_is_bit_exact(config, tmp_path):
     model = random_model(config)
     back = Phi.from_hf(model.to_hf())
-    model.to_hf(tmp_path / "hf")
+    exported = model.to_hf(tmp_path / "hf", eot_id=5)
+    assert exported.config.eos_token_id == exported.generation_config.eos_token_id == 5
     from_dir = Phi.from_hf(tmp_path / "hf")
     via_pretrained = Phi.from_pretrained(tmp_path / "hf")
     assert back.config.to_dict() | {"name": config.name} == config.to_dict()

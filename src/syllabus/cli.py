@@ -311,10 +311,19 @@ def tokenizer_decode(
     sys.stdout.flush()
 
 
-@app.command("serve", context_settings=ANY_ARGS)
-def serve_cmd() -> None:
-    """Serve a model dir over an OpenAI-compatible HTTP API."""
-    _not_built("serve", 5)
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[Path, typer.Option(help="Model dir (config.json + model.safetensors + tokenizer.json) or a Hugging Face phi dir.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    name: Annotated[Optional[str], typer.Option(help="Model name clients ask for (default: the dir's name).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1, ... (default: cuda if available).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most requests generated together in one batch.")] = 16,
+) -> None:
+    """Serve a model dir over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions)."""
+    from syllabus.serve import serve
+
+    serve(model, host=host, port=port, name=name, device=device, max_batch=max_batch)
 
 
 # ── train (issue #6) ─────────────────────────────────────────────────────────────────────────

@@ -7,6 +7,7 @@ indentation costs one token, not one per space.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
 from syllabus.config import Params
 from syllabus.console import console
+from syllabus.data.files import atomic_write_text
 from syllabus.errors import BadInput
 
 EOT = "<|endoftext|>"
@@ -53,8 +55,6 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> Path:
         """Write tokenizer.json into the dir `path`."""
-        from syllabus.data.files import atomic_write_text
-
         out = Path(path) / TOKENIZER_FILE
         atomic_write_text(out, self.tokenizer.to_str(pretty=True))
         return out
@@ -88,8 +88,6 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 
 
 def _from_vocab_and_merges(path: Path) -> tokenizers.Tokenizer:
-    import json
-
     tok = tokenizers.Tokenizer(models.BPE.from_file(str(path / "vocab.json"), str(path / "merges.txt")))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

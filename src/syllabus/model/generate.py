@@ -36,12 +36,13 @@ def generate_ids(
     temperature: float = 0.0,
     top_p: float = 1.0,
     eot_id: int | None = None,
-    is_done: Callable[[list[int]], bool] | None = None,
+    on_token: Callable[[int, list[int]], bool] | None = None,
     generator: torch.Generator | None = None,
 ) -> list[list[int]]:
     """New token ids for each prompt (without the prompt, without the end-of-text token).
 
-    A sequence ends at eot_id, after max_new_tokens, or when is_done(its new ids) says so.
+    A sequence ends at eot_id, after max_new_tokens, or when on_token(prompt index, its new ids),
+    called after each new token, returns True.
     """
     config = model.config
     device = next(model.parameters()).device
@@ -72,7 +73,7 @@ def generate_ids(
             if token == eot_id:
                 continue
             new_ids[i].append(token)
-            if not (is_done and is_done(new_ids[i])):
+            if not (on_token and on_token(i, new_ids[i])):
                 keep.append(b)
         if not keep or step == max_new_tokens - 1:
             break
@@ -110,7 +111,7 @@ def generate(
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed) if seed is not None else None
     encoded = tokenizer.encode_batch(prompts)
 
-    def hit_stop(ids: list[int]) -> bool:
+    def hit_stop(_: int, ids: list[int]) -> bool:
         return truncate_at_stop(tokenizer.decode(ids), stop)[1]
 
     # similar lengths batched together waste less compute on padding
@@ -120,7 +121,7 @@ def generate(
         batch = order[start : start + batch_size]
         out = generate_ids(
             model, [encoded[i] for i in batch], max_new_tokens, temperature, top_p, tokenizer.eot_id,
-            is_done=hit_stop if stop else None, generator=generator,
+            on_token=hit_stop if stop else None, generator=generator,
         )
         for i, ids in zip(batch, out):
             completions[i] = truncate_at_stop(tokenizer.decode(ids), stop)[0]

@@ -37,10 +37,12 @@ def _rename(name: str, table) -> str:
     return name
 
 
-def hf_config(config: PhiConfig):
+def hf_config(config: PhiConfig, eot_id: int | None = None):
     from transformers import PhiConfig as HFPhiConfig
 
     return HFPhiConfig(
+        bos_token_id=eot_id,  # codegen's convention; transformers' defaults (1 and 2) would stop generate early
+        eos_token_id=eot_id,
         vocab_size=config.vocab_size,
         hidden_size=config.n_embd,
         intermediate_size=config.n_inner,
@@ -120,6 +122,11 @@ def from_hf(dir_or_model) -> Phi:
     else:
         raise BadInput(f"{type(dir_or_model).__name__} is not a PhiForCausalLM")
     ours = {_rename(k, _RENAMES_BACK): v.detach().clone() for k, v in state.items()}
+    for i in range(config.n_layer):
+        for kind in ("weight", "bias"):
+            parts = [ours.pop(f"layers.{i}.attn.{p}_proj.{kind}", None) for p in "qkv"]
+            if all(p is not None for p in parts):
+                ours[f"layers.{i}.attn.qkv.{kind}"] = torch.cat(parts)
     return Phi.from_state_dict(config, ours, file=dir_or_model if isinstance(dir_or_model, (str, Path)) else None)
 
 
@@ -135,12 +142,22 @@ def _read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def to_hf(model: Phi, path: str | Path | None = None):
-    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given."""
+def to_hf(model: Phi, path: str | Path | None = None, eot_id: int | None = None):
+    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given.
+
+    eot_id (the tokenizer's <|endoftext|>) becomes the exported model's bos and eos token.
+    """
     from transformers import PhiForCausalLM
 
-    hf = PhiForCausalLM(hf_config(model.config))
-    state = {_rename(k, _RENAMES): v.detach().clone() for k, v in model.state_dict().items()}
+    hf = PhiForCausalLM(hf_config(model.config, eot_id))
+    state = {}
+    for k, v in model.state_dict().items():
+        name = _rename(k, _RENAMES)
+        if ".self_attn.qkv." in name:  # transformers keeps separate q/k/v projections
+            for part, chunk in zip("qkv", v.detach().chunk(3)):
+                state[name.replace(".qkv.", f".{part}_proj.")] = chunk.clone()
+        else:
+            state[name] = v.detach().clone()
     hf.load_state_dict(state, strict=True)
     hf.to(next(model.parameters()).dtype)
     hf.eval()

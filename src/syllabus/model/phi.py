@@ -28,16 +28,16 @@ ARCHITECTURE = "syllabus-phi"
 
 
 def rotary_cos_sin(position_ids: torch.Tensor, config: PhiConfig, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of every position's rotation angles, each (B, 1, T, rotary_dim)."""
+    """cos and sin of every position's rotation angles, each (B, 1, 1, T, rotary_dim)."""
     dim = config.rotary_dim
     inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=position_ids.device) / dim)
     freqs = position_ids[..., None].float() * inv_freq  # (B, T, dim/2)
-    angles = torch.cat((freqs, freqs), dim=-1)[:, None]
+    angles = torch.cat((freqs, freqs), dim=-1)[:, None, None]
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the first rotary_dim dims of each head of x (B, nh, T, hs); the rest pass through."""
+    """Rotate the first rotary_dim dims of each head of x (..., T, hs); the rest pass through."""
     dim = cos.size(-1)
     x_rot, x_pass = x[..., :dim], x[..., dim:]
     x1, x2 = x_rot.chunk(2, dim=-1)
@@ -65,18 +65,15 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config: PhiConfig):
         super().__init__()
         self.n_head, self.head_dim = config.n_head, config.head_dim
-        self.q_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.k_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.v_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)  # query, key, value of all heads in one matmul
         self.dense = nn.Linear(config.n_embd, config.n_embd)
         self.dropout = config.attn_pdrop
 
     def forward(self, x, cos, sin, mask=None, kv=None, past=0):
         B, T, C = x.size()
-        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
-        k = self.k_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).transpose(1, 3)  # (B, nh, 3, T, hs)
+        qk = apply_rotary(qkv[:, :, :2], cos, sin)  # queries and keys turn together
+        q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]  # (B, nh, T, hs) each
         if kv is not None:
             cache_k, cache_v = kv
             cache_k[:, :, past : past + T] = k
@@ -249,8 +246,8 @@ class Phi(nn.Module):
 
         return from_hf(dir_or_model)
 
-    def to_hf(self, path: str | Path | None = None):
+    def to_hf(self, path: str | Path | None = None, eot_id: int | None = None):
         """A transformers PhiForCausalLM with these weights, saved to `path` when given."""
         from syllabus.model.hf import to_hf
 
-        return to_hf(self, path)
+        return to_hf(self, path, eot_id)
