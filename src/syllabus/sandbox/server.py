@@ -120,16 +120,24 @@ def prepare_mounts(scratch: str, isolation: dict[str, str]) -> None:
         isolation["processes"] += " (host /proc still visible)"
 
 
-def drop_capabilities() -> None:
-    for cap in range(64):
+def confine_server(memory_mb: int) -> None:
+    """Limits that every child inherits: no capabilities (not even after an execve), no new
+    privileges, address space, file size, no core dumps."""
+    for cap in range(64):  # empty the bounding set
         if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            break  # EINVAL past the last capability, EPERM if we had none
+            break  # EINVAL past the last capability, EPERM if we hold none
     header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     _check(_libc.capset(header, bytes(24)), "capset")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    memory = memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_MB << 20, FILE_SIZE_MB << 20))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def seccomp_filter(syscalls: dict, pid: int) -> bytes:
-    """A classic-BPF seccomp program for this machine's syscall numbers and process `pid`.
+def seccomp_filter(syscalls: dict) -> tuple[bytes, int, int]:
+    """A classic-BPF seccomp program for this machine's syscall numbers, and the byte offsets
+    where the confined process must write its pid and -pid.
 
     Refused with EPERM: creating processes (fork, vfork, clone without CLONE_THREAD; clone3 gets
     ENOSYS so that libc falls back to clone for threads) and acting on other processes: the
@@ -147,25 +155,34 @@ def seccomp_filter(syscalls: dict, pid: int) -> bytes:
     prog += [(ret, allow, None, None)]
     labels = {"clone": len(prog)}
     prog += [(ld, 16, None, None), (jset, CLONE_THREAD, "allow", "deny")]  # 16: first argument
-    labels["own"] = len(prog)
-    prog += [(ld, 16, None, None), (jeq, pid, "allow", None), (jeq, 0, "allow", None),
-             (jeq, -pid & 0xFFFFFFFF, "allow", "deny")]
+    labels["own"] = own = len(prog)
+    prog += [(ld, 16, None, None), (jeq, 0, "allow", None), (jeq, 0, "allow", None),  # pid, 0
+             (jeq, 0, "allow", "deny")]  # -pid
     labels.update(allow=len(prog), deny=len(prog) + 1, nosys=len(prog) + 2)
     prog += [(ret, allow, None, None), (ret, deny, None, None), (ret, nosys, None, None)]
 
     def offset(i: int, label: str | None) -> int:
         return 0 if label is None else labels[label] - i - 1
 
-    return b"".join(struct.pack("HBBI", op, offset(i, jt), offset(i, jf), k)
+    code = b"".join(struct.pack("HBBI", op, offset(i, jt), offset(i, jf), k)
                     for i, (op, k, jt, jf) in enumerate(prog))
+    return code, 8 * (own + 1) + 4, 8 * (own + 3) + 4  # k is the last 4 bytes of an instruction
 
 
-def install_seccomp(syscalls: dict) -> None:
-    code = seccomp_filter(syscalls, os.getpid())
-    buf = ctypes.create_string_buffer(code, len(code))
-    fprog = struct.pack("HxxxxxxQ", len(code) // 8, ctypes.addressof(buf))
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0), "seccomp")
+class Seccomp:
+    """The filter, assembled once in the server; a child writes in its pid and installs it."""
+
+    def __init__(self, syscalls: dict):
+        code, self.pid_at, self.negative_pid_at = seccomp_filter(syscalls)
+        self.code = ctypes.create_string_buffer(code, len(code))
+        self.fprog = struct.pack("HxxxxxxQ", len(code) // 8, ctypes.addressof(self.code))
+
+    def install(self) -> None:
+        """Confine the calling process (which must have no_new_privs, as confine_server sets)."""
+        pid = os.getpid()
+        struct.pack_into("I", self.code, self.pid_at, pid)
+        struct.pack_into("I", self.code, self.negative_pid_at, -pid & 0xFFFFFFFF)
+        _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self.fprog, 0, 0), "seccomp")
 
 
 class SwallowedIO(io.StringIO):
@@ -204,7 +221,8 @@ def run_child(program: str, report_fd: int, workdir: str, timeout: float, config
     write, exit_now, dumps = os.write, os._exit, json.dumps  # the program may replace these
     try:
         os.setsid()
-        _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if not config["namespaced"]:  # in a PID namespace the server's death ends everything anyway
+            _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         os.chdir(workdir)
         os.environ["TMPDIR"] = workdir
         for fd in (0, 1, 2):
@@ -212,15 +230,11 @@ def run_child(program: str, report_fd: int, workdir: str, timeout: float, config
         os.dup2(report_fd, 3)
         os.closerange(4, 1 << 16)
         cpu = math.ceil(timeout) + 1
-        memory = config["memory_mb"] << 20
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_MB << 20, FILE_SIZE_MB << 20))
+        # Counted per user (per user namespace), so it is set here rather than in the server.
         resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        drop_capabilities()
-        if config["syscalls"] is not None:
-            install_seccomp(config["syscalls"])
+        if config["seccomp"] is not None:
+            config["seccomp"].install()
         if not config["namespaced"]:
             refuse_sockets()
         stream = SwallowedIO()
@@ -287,13 +301,15 @@ def serve(config: dict) -> None:
             config["namespaced"] = True
             _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
             prepare_mounts(scratch, isolation)
-    config["syscalls"] = SYSCALLS.get(platform.machine())
-    if config["syscalls"] is not None:
+    syscalls = SYSCALLS.get(platform.machine())
+    config["seccomp"] = Seccomp(syscalls) if syscalls else None
+    if syscalls:
         isolation["other processes"] = "cannot be created or signalled (seccomp)"
     else:
         isolation["other processes"] = f"at most {MAX_PROCESSES} (RLIMIT_NPROC, not for root)"
     for name in PRELOAD + (() if config["namespaced"] else ("socket",)):
         __import__(name)
+    confine_server(config["memory_mb"])
     gc.freeze()  # forked children then leave the server's objects (and pages) alone
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(json.dumps({"isolation": isolation}).encode() + b"\n")
