@@ -30,6 +30,9 @@ from syllabus.errors import BadInput
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.data.ingest:ingest_stage",
+    "curate.annotate": "syllabus.curate.judge:annotate_stage",
+    "curate.train": "syllabus.curate.classifier:train_stage",
+    "curate.filter": "syllabus.curate.filter:filter_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
