@@ -119,22 +119,64 @@ def data_verify(path: Annotated[Path, typer.Argument(help="Dataset dir.")]) -> N
 # ── curate (issue #11) ───────────────────────────────────────────────────────────────────────
 
 
-@curate_app.command("annotate", context_settings=ANY_ARGS)
-def curate_annotate() -> None:
-    """Rate the educational value of sampled records with an LLM or heuristic judge."""
-    _not_built("curate annotate", 11)
+@curate_app.command("annotate")
+def curate_annotate(
+    data: Annotated[Path, typer.Option(help="Dataset dir to sample from.")],
+    out: Annotated[Path, typer.Option(help="Labels JSONL to write (re-running resumes it).")],
+    judge: Annotated[str, typer.Option(help="'heuristic', or an LLM endpoint: http(s)://..., offline:NAME.")] = "heuristic",
+    n: Annotated[int, typer.Option(help="Records to judge, stratified by source.")] = 200,
+    model: Annotated[Optional[str], typer.Option(help="Model name at the endpoint.")] = None,
+    prompt: Annotated[Optional[Path], typer.Option(help="Judge prompt file with a {code} placeholder.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Reply cache dir.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """Rate the educational value (0-5) of sampled records with an LLM or heuristic judge."""
+    from syllabus.curate.judge import annotate, get_judge
+
+    options = {} if judge == "heuristic" else {"model": model, "prompt_file": prompt, "concurrency": concurrency,
+                                               "cache_dir": cache_dir}
+    _print_json({"out": str(out), **annotate(data, get_judge(judge, **options), n, out, seed=seed)})
 
 
-@curate_app.command("train", context_settings=ANY_ARGS)
-def curate_train() -> None:
-    """Train the educational-value classifier on embeddings of labelled records."""
-    _not_built("curate train", 11)
+@curate_app.command("train")
+def curate_train(
+    labels: Annotated[Path, typer.Option(help="Labels JSONL (id, score, text).")],
+    out: Annotated[Path, typer.Option(help="Classifier file to write.")],
+    embedder: Annotated[str, typer.Option(help="hashing, features, minilm, hf:DIR, lm:DIR, or a+b.")] = "hashing+features",
+    model: Annotated[str, typer.Option(help="rf, logreg or ensemble.")] = "ensemble",
+    folds: Annotated[int, typer.Option(help="Stratified CV folds.")] = 5,
+    data: Annotated[Optional[Path], typer.Option(help="Dataset dir holding the texts of labels given by id only.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
+    workers: Annotated[int, typer.Option(help="Cores for the forest.")] = 2,
+) -> None:
+    """Train the educational-value classifier on embeddings of labelled records; print CV metrics."""
+    from syllabus.curate.classifier import load_labels, train_classifier
+
+    classifier = train_classifier(load_labels(labels, data), embedder, model=model, folds=folds,
+                                  cache_dir=cache_dir, n_jobs=workers)
+    classifier.save(out)
+    _print_json({"out": str(out), "embedder": classifier.embedder_key, **classifier.cv_metrics})
 
 
-@curate_app.command("filter", context_settings=ANY_ARGS)
-def curate_filter() -> None:
+@curate_app.command("filter")
+def curate_filter(
+    data: Annotated[Path, typer.Option(help="Dataset dir to score.")],
+    classifier: Annotated[Path, typer.Option(help="Classifier file from `curate train`.")],
+    out: Annotated[Path, typer.Option(help="Output dataset dir (kept records, with edu_score).")],
+    threshold: Annotated[Optional[float], typer.Option(help="Keep records with P(score >= 3) at least this.")] = None,
+    keep_fraction: Annotated[Optional[float], typer.Option(help="Keep about this fraction (threshold from a sample).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    batch_size: Annotated[int, typer.Option(help="Records embedded per batch.")] = 256,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
+) -> None:
     """Score every record with the classifier and keep the educational ones."""
-    _not_built("curate filter", 11)
+    from syllabus.curate.filter import filter_dataset
+
+    dataset = filter_dataset(data, classifier, out, threshold=threshold, keep_fraction=keep_fraction,
+                             workers=workers, executor=executor, batch_size=batch_size, cache_dir=cache_dir)
+    _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["curate"]})
 
 
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────

@@ -1,0 +1,183 @@
+"""The educational-value classifier: a model on code embeddings, predicting P(score >= 3).
+
+As in phi-1, a small set of judged snippets trains a classifier on embeddings that then scores
+the whole corpus. Models: a random forest (the paper's), a logistic regression baseline, and
+their soft vote ("ensemble": the forest reads the structural features well, the linear model the
+dense embedding). Metrics are honest out-of-fold predictions of 5-fold stratified CV at the fixed
+probability threshold 0.5; no threshold is tuned on the labels.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syllabus.config import Params, StageContext
+from syllabus.curate import CLASSIFIER_FILE, LABELS_FILE, stage_file
+from syllabus.data.dataset import Dataset, record_id
+from syllabus.data.files import atomic_path, iter_jsonl
+from syllabus.embed import embed_cached, get_embedder
+from syllabus.errors import BadInput
+
+HIGH_VALUE = 3  # the paper's "high educational value" cut on the 0-5 scale
+MODELS = ("rf", "logreg", "ensemble")
+
+
+@dataclass
+class Label:
+    id: str
+    text: str
+    score: int
+    source: str = ""
+
+
+def load_labels(path: str | Path, data: str | Path | None = None) -> list[Label]:
+    """Read a labels JSONL (id, score, and text or an id found in `data`); BadInput names the line."""
+    texts = {r["id"]: r["text"] for r in Dataset(data).records()} if data else {}
+    labels = []
+    for lineno, row in iter_jsonl(path):
+        if row.get("score") is None:
+            continue  # unlabeled: the judge gave no parseable score
+        where = f"line {lineno}"
+        score = row["score"]
+        if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= 5:
+            raise BadInput(f"{where}: score {score!r} is not an integer 0-5", file=path)
+        text = row.get("text")
+        if text is None:
+            if row.get("id") not in texts:
+                raise BadInput(f"{where}: unknown id {row.get('id')!r} (not in --data and no text)", file=path)
+            text = texts[row["id"]]
+        elif "id" in row and row["id"] != record_id(text):
+            raise BadInput(f"{where}: id {row['id']!r} does not match its text (expected {record_id(text)})",
+                           file=path)
+        labels.append(Label(record_id(text), text, score, str(row.get("source", ""))))
+    if len(labels) < 10:
+        raise BadInput(f"only {len(labels)} labelled records; need at least 10 to train", file=path)
+    return labels
+
+
+def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300):
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    forest = RandomForestClassifier(n_estimators=trees, min_samples_leaf=2, max_features="sqrt",
+                                    class_weight="balanced_subsample", n_jobs=n_jobs, random_state=seed)
+    # strong regularisation: a few hundred labels against hundreds of embedding dimensions
+    linear = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
+    if kind == "rf":
+        return forest
+    if kind == "logreg":
+        return linear
+    if kind == "ensemble":
+        return VotingClassifier([("rf", forest), ("logreg", linear)], voting="soft")
+    raise BadInput(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
+
+
+def metrics(scores: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    from scipy.stats import spearmanr
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+    truth = scores >= HIGH_VALUE
+    predicted = prob >= threshold
+    precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average="binary", zero_division=0)
+    both_classes = 0 < truth.sum() < len(truth)
+    return {
+        "n": int(len(scores)),
+        "positives": int(truth.sum()),
+        "precision": round(float(precision), 4),
+        "recall": round(float(recall), 4),
+        "f1": round(float(f1), 4),
+        "roc_auc": round(float(roc_auc_score(truth, prob)), 4) if both_classes else None,
+        "spearman": round(float(spearmanr(prob, scores).statistic), 4),
+        "confusion": confusion_matrix(truth, predicted, labels=[False, True]).tolist(),  # rows truth, cols predicted
+    }
+
+
+def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: int = 5, seed: int = 0,
+                   n_jobs: int = 1, trees: int = 300) -> dict[str, Any]:
+    """Out-of-fold P(high value) from stratified k-fold CV, and the metrics it gives."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    truth = scores >= HIGH_VALUE
+    if min(truth.sum(), (~truth).sum()) < folds:
+        raise BadInput(f"need at least {folds} labels on each side of score {HIGH_VALUE} for {folds}-fold CV")
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    prob = cross_val_predict(make_model(model, seed, n_jobs, trees), features, truth, cv=splitter,
+                             method="predict_proba")[:, 1]
+    return {"model": model, "folds": folds, **metrics(scores, prob)}
+
+
+@dataclass
+class EduClassifier:
+    """A fitted model plus the embedder it was trained on (its name and version are checked at load)."""
+
+    embedder_spec: str
+    embedder_key: str
+    model_kind: str
+    model: Any
+    threshold: float = 0.5
+    cv_metrics: dict[str, Any] = field(default_factory=dict)
+    _embedder: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            self._embedder = get_embedder(self.embedder_spec)
+            if self._embedder.key != self.embedder_key:
+                raise BadInput(f"classifier was trained on {self.embedder_key}, but {self.embedder_spec!r} "
+                               f"is now {self._embedder.key}; retrain it")
+        return self._embedder
+
+    def score(self, texts: list[str], cache_dir: str | Path | None = None,
+              ids: list[str] | None = None) -> np.ndarray:
+        """P(educational value >= 3) for each text."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        features = embed_cached(self.embedder, texts, cache_dir, ids)
+        return self.model.predict_proba(features)[:, 1].astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        state = {k: v for k, v in self.__dict__.items() if k != "_embedder"}
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            pickle.dump(state, f)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EduClassifier:
+        try:
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+            return cls(**state)
+        except (OSError, pickle.UnpicklingError, EOFError, TypeError) as e:
+            raise BadInput(f"cannot load classifier: {e}", file=path) from None
+
+
+def train_classifier(labels: list[Label], embedder_spec: str, *, model: str = "ensemble", folds: int = 5,
+                     seed: int = 0, cache_dir: str | Path | None = None, n_jobs: int = 1,
+                     ) -> EduClassifier:
+    """Cross-validate, then fit on all labels. The CV metrics travel with the classifier."""
+    embedder = get_embedder(embedder_spec)
+    features = embed_cached(embedder, [lab.text for lab in labels], cache_dir, [lab.id for lab in labels])
+    scores = np.array([lab.score for lab in labels])
+    cv = cross_validate(features, scores, model, folds, seed, n_jobs)
+    fitted = make_model(model, seed, n_jobs).fit(features, scores >= HIGH_VALUE)
+    return EduClassifier(embedder_spec, embedder.key, model, fitted, cv_metrics=cv, _embedder=embedder)
+
+
+class TrainParams(Params):
+    embedder: str = "hashing+features"
+    model: str = "ensemble"
+    folds: int = 5
+
+
+def train_stage(params: TrainParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
+    labels = load_labels(stage_file(inputs["labels"], LABELS_FILE), inputs.get("data"))
+    classifier = train_classifier(labels, params.embedder, model=params.model, folds=params.folds, seed=ctx.seed,
+                                  cache_dir=ctx.run_dir / "cache" / "embeddings", n_jobs=ctx.workers)
+    classifier.save(Path(out) / CLASSIFIER_FILE)
+    return {"embedder": classifier.embedder_key, **classifier.cv_metrics}
