@@ -83,11 +83,6 @@ def test_cli_run_bad_recipe_exit_2_one_line(tmp_path, cli):
     assert result.stderr.strip().count("\n") == 0 and "stages[0].params.sources: Field required" in result.stderr
 
 
-def test_cli_unbuilt_stage_says_so_and_exits_1(cli):
-    result = cli("serve", "somewhere")
-    assert result.returncode == 1 and "not built yet" in result.stderr
-
-
 def test_stage_outputs_feed_later_stages(tmp_path):
     recipe = load_recipe(_write(tmp_path, f"""
         name: t
