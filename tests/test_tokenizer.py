@@ -5,7 +5,8 @@ import tokenizers
 
 from syllabus.data.dataset import record_id, write_dataset
 from syllabus.errors import BadInput
-from syllabus.tokenizer import EOT, load_tokenizer, train_tokenizer
+from syllabus.config import StageContext
+from syllabus.tokenizer import EOT, TokenizerParams, load_tokenizer, tokenizer_stage, train_tokenizer
 
 CODE = [
     "def add(a, b):\n    return a + b\n",
@@ -85,3 +86,10 @@ def test_tokenizer_cli(tmp_path, cli):
     assert r.returncode == 2 and "outside the vocab" in r.stderr and "Traceback" not in r.stderr
     r = cli("tokenizer", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "t2"))
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_recipe_stage(trained, tmp_path):
+    _, root = trained
+    summary = tokenizer_stage(TokenizerParams(vocab_size=400), {"data": root / "a"}, tmp_path / "tok",
+                              StageContext(run_dir=tmp_path, stage="tokenizer"))
+    assert summary["vocab_size"] == load_tokenizer(tmp_path / "tok").vocab_size <= 400
