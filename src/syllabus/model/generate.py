@@ -57,14 +57,16 @@ def generate_ids(
         return new_ids
 
     ids = torch.zeros(len(prompts), longest, dtype=torch.long)
-    mask = torch.zeros(len(prompts), longest, dtype=torch.long)
     for i, p in enumerate(prompts):
         ids[i, longest - len(p) :] = torch.tensor(p)
-        mask[i, longest - len(p) :] = 1
-    ids, mask = ids.to(device), mask.to(device)
+    ids = ids.to(device)
+    mask = None  # prompts of equal length need no mask: SDPA's causal fast path
+    if any(len(p) < longest for p in prompts):
+        starts = torch.tensor([longest - len(p) for p in prompts], device=device)
+        mask = (torch.arange(longest, device=device)[None] >= starts[:, None]).long()
     rows = list(range(len(prompts)))  # prompt index of each batch row still generating
     cache = KVCache(config, len(prompts), longest + max_new_tokens, device, next(model.parameters()).dtype)
-    logits = model(ids, attention_mask=mask if (mask == 0).any() else None, cache=cache, last_only=True)[:, -1]
+    logits = model(ids, attention_mask=mask, cache=cache, last_only=True)[:, -1]
     for step in range(max_new_tokens):
         next_ids = sample_next(logits, temperature, top_p, generator)
         keep = []
@@ -80,11 +82,12 @@ def generate_ids(
         if len(keep) < len(rows):
             index = torch.tensor(keep, device=device)
             cache.select(index)
-            next_ids, mask = next_ids[index], mask[index]
+            next_ids = next_ids[index]
+            mask = mask[index] if mask is not None else None
             rows = [rows[b] for b in keep]
-        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
-        padded = (mask == 0).any()
-        logits = model(next_ids[:, None], attention_mask=mask if padded else None, cache=cache)[:, -1]
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+        logits = model(next_ids[:, None], attention_mask=mask, cache=cache)[:, -1]
     return new_ids
 
 
