@@ -11,9 +11,8 @@ from syllabus.errors import BadInput
 from syllabus.model.config import PhiConfig
 from syllabus.model.phi import Phi
 
-# ours -> transformers, applied to the name's parts in order
+# ours -> transformers (the first pattern that matches; lm_head keeps its name)
 _RENAMES = [
-    (r"^lm_head\.", "lm_head."),
     (r"^embed_tokens\.", "model.embed_tokens."),
     (r"^final_layernorm\.", "model.final_layernorm."),
     (r"^layers\.(\d+)\.ln\.", r"model.layers.\1.input_layernorm."),

@@ -3,7 +3,7 @@
 Each block runs attention and the MLP in parallel on one LayerNorm's output,
 x + attn(ln(x)) + mlp(ln(x)) (as in GPT-J); rotary position embeddings turn only the first
 `rotary_dim` dims of each head; every linear layer has a bias and the lm_head is not tied to
-the embedding. Parameter names map one to one onto transformers' PhiForCausalLM (see hf.py).
+the embedding. Parameter names follow transformers' PhiForCausalLM but for the fused qkv (see hf.py).
 
 A *model dir* holds config.json + model.safetensors (+ tokenizer.json, copied by whoever saves).
 """
