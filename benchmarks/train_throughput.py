@@ -2,7 +2,7 @@
 
 Training: our loop (`syllabus.train.loop.train`) on the `tiny` Phi vs a plain Hugging Face `Trainer`
 on `PhiForCausalLM` with the same architecture, batch, optimizer settings and schedule.
-Tokens/s are taken between step 5 and the last step, so startup, checkpointing and export are left out.
+Tokens/s are taken between step 3 and the last step, so startup, checkpointing and export are left out.
 
 Packing: `syllabus train pack` (read shards, tokenize in worker processes, write uint16 token
 files) vs `tokenizers` `encode_batch` alone on the same texts already in memory.
@@ -31,7 +31,7 @@ from syllabus.train.pack import PackParams, pack
 
 SEQ_LEN = 256
 MICRO_BATCH = 8
-WARM_STEPS = 5
+WARM_STEPS = 3
 
 
 def pack_throughput(tmp: Path, files: int) -> tuple[float, float]:
