@@ -272,3 +272,23 @@ def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
     corrupt = cli("train", "run", "--config", str(config), "--data", str(packed), "--out", str(tmp_path / "pre"),
                   "--resume", **ONE_THREAD)
     assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+
+def test_recipe_runs_pack_and_pretrain_stages(corpus, tmp_path):
+    from syllabus.config import load_recipe
+    from syllabus.recipe import run_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: t
+stages:
+  - {{name: packed, uses: train.pack, inputs: {{data: ["{corpus / 'code'}"], tokenizer: "{corpus / 'tok'}"}},
+     params: {{seq_len: {SEQ_LEN}, val_fraction: 0.1}}}}
+  - name: pretrain
+    uses: train.pretrain
+    inputs: {{data: packed}}
+    params: {{preset: tiny-pretrain, overrides: {{max_steps: 2, warmup_steps: 1, model_overrides: {json.dumps(TINY_MODEL)}}}}}
+""")
+    summaries = run_recipe(load_recipe(recipe), tmp_path / "run")
+    assert summaries["packed"]["train_tokens"] > 0 and summaries["pretrain"]["steps"] == 2
+    assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()
