@@ -168,7 +168,7 @@ def test_training_lowers_loss_and_exports_a_model_dir(corpus, tmp_path):
 
 
 def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus, tmp_path):
-    settings = {"max_steps": 40, "dropout": 0.1, "checkpoint_every": 1000, "eval_every": 1000}
+    settings = {"max_steps": 24, "dropout": 0.1, "checkpoint_every": 1000, "eval_every": 1000}
     train(_tiny(**settings), corpus / "packed", tmp_path / "straight")
 
     out = tmp_path / "killed"
@@ -178,13 +178,13 @@ def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus,
     proc = subprocess.Popen([sys.executable, "-m", "syllabus", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD})
     deadline = time.time() + 60
-    while time.time() < deadline and len(_losses(out) if (out / "metrics.jsonl").exists() else []) < 5:
+    while time.time() < deadline and len(_losses(out) if (out / "metrics.jsonl").exists() else []) < 3:
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr.decode()
     stopped_at = int(latest_checkpoint(out / "checkpoints").name.split("-")[1])
-    assert 5 <= stopped_at < 40 and len(_losses(out)) == stopped_at
+    assert 3 <= stopped_at < 24 and len(_losses(out)) == stopped_at
 
     train(_tiny(**settings), corpus / "packed", out, resume=True)
     assert _losses(out) == _losses(tmp_path / "straight")
@@ -272,3 +272,23 @@ def test_cli_pack_pretrain_finetune_and_bad_input(corpus, tmp_path, cli):
     corrupt = cli("train", "run", "--config", str(config), "--data", str(packed), "--out", str(tmp_path / "pre"),
                   "--resume", **ONE_THREAD)
     assert corrupt.returncode == 2 and "corrupt checkpoint" in corrupt.stderr and "Traceback" not in corrupt.stderr
+
+
+def test_recipe_runs_pack_and_pretrain_stages(corpus, tmp_path):
+    from syllabus.config import load_recipe
+    from syllabus.recipe import run_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+name: t
+stages:
+  - {{name: packed, uses: train.pack, inputs: {{data: ["{corpus / 'code'}"], tokenizer: "{corpus / 'tok'}"}},
+     params: {{seq_len: {SEQ_LEN}, val_fraction: 0.1}}}}
+  - name: pretrain
+    uses: train.pretrain
+    inputs: {{data: packed}}
+    params: {{preset: tiny-pretrain, overrides: {{max_steps: 2, warmup_steps: 1, model_overrides: {json.dumps(TINY_MODEL)}}}}}
+""")
+    summaries = run_recipe(load_recipe(recipe), tmp_path / "run")
+    assert summaries["packed"]["train_tokens"] > 0 and summaries["pretrain"]["steps"] == 2
+    assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()

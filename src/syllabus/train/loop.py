@@ -206,8 +206,9 @@ class Trainer:
             x = tokens[rows, :-1].to(env.device, non_blocking=True)
             y = tokens[rows, 1:].to(env.device, non_blocking=True)
             m = None if mask is None else mask[rows, 1:].to(env.device, non_blocking=True)
-            with gradient_sync(self.model, i == self.accumulation - 1), self.autocast:
-                loss_sum = masked_loss_sum(self.model(x), y, m)
+            with gradient_sync(self.model, i == self.accumulation - 1):
+                with self.autocast:
+                    loss_sum = masked_loss_sum(self.model(x), y, m)
                 # DDP and FSDP average gradients over ranks; scale so the result is the global mean
                 self.scaler.scale(loss_sum * (env.world_size / count)).backward()
             total += loss_sum.detach()
