@@ -118,3 +118,22 @@ def test_cli_decontam_and_bad_input(tmp_path, cli):
     write_dataset(tmp_path / "empty", [], stage="test")
     result = cli("decontam", "--data", str(tmp_path / "empty"), "--benchmark", "humaneval", "--out", str(tmp_path / "r3"))
     assert result.returncode == 2 and "dataset is empty" in result.stderr
+
+
+def test_recipe_stages_dedup_then_decontam(tmp_path):
+    from syllabus.recipe import load_and_run
+
+    _dataset(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: t\nstages:\n"
+        "  - {name: unique, uses: dedup, inputs: {data: data}}\n"
+        "  - {name: clean, uses: decontam, inputs: {data: unique},"
+        " params: {benchmarks: [humaneval], embed_cutoff: 0.7}}\n"
+    )
+    run_dir, summaries = load_and_run(recipe, tmp_path / "run")
+    # the reformatted copy is a near duplicate of the verbatim one; the other 3 planted records are pruned
+    assert summaries["unique"]["kept"] == 8 and summaries["clean"]["flagged_records"] == 3
+    assert sorted(r["id"] for r in Dataset(run_dir / "clean").records()) == sorted(f"clean-{n}" for n in CLEAN)
+    assert json.loads((run_dir / "clean" / "report.json").read_text())["records"] == 8
+    assert (run_dir / "clean" / "split" / "humaneval.json").exists()
