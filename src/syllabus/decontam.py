@@ -12,7 +12,9 @@ The phi-1 paper answered "did the training data leak HumanEval?" three ways, and
 - embedding: each function of a record (the whole text when it has none) is embedded with a
   `syllabus.embed` embedder and compared with every task's prompt + solution; a cosine similarity
   at or above the cut-off (or an L2 distance at or below it) flags the pair. Catches a reworded
-  docstring over the same code.
+  docstring over the same code, given an embedder that reads meaning: HumanEval/0 with its
+  docstring reworded scores cosine 0.92 with `minilm` but 0.75 with `hashing` (the fast default,
+  which at 0.9 catches near-verbatim copies only).
 - ast: every function of a record and every function of a task's canonical program is reduced to
   the set of hashes of its subtrees with identifiers, literals, docstrings, type annotations and
   load/store context abstracted away (leaves dropped: every function has a `Name`). The score of a pair is the

@@ -21,10 +21,11 @@ shuffle (group by band key) and memory on one node does not grow with the corpus
     bucket_groups      rows grouped by (band, bucket hash) -> candidate groups
     cluster            groups -> union-find -> one representative per cluster
 
-MinHash library: rensa (Rust), not datasketch. benchmarks/dedup.py measures both on the standard
-library: rensa's `digest_matrix_from_flat_token_hashes` signs ~2,500 files/s on one core against
-~115 files/s for `datasketch.MinHash.bulk` with the same 128 permutations, and takes the shingle
-hashes as one numpy buffer, so no Python object is built per shingle.
+MinHash library: rensa (Rust), not datasketch. On the standard library (1756 files, 128
+permutations) rensa's `digest_matrix_from_flat_token_hashes` computed all signatures in 0.7 s
+against ~15 s for `datasketch.MinHash.bulk` (about 20x), and it takes the shingle hashes as one
+numpy buffer, so no Python object is built per shingle. With tokenizing included, as
+benchmarks/dedup.py measures it, signing runs 3.7x faster than datasketch's MinHash + LSH loop.
 """
 
 from __future__ import annotations
