@@ -57,7 +57,7 @@ def main() -> None:
         if not Dataset.is_complete(data_dir):
             ingest(IngestParams(sources=["stdlib"], records_per_shard=200), data_dir)
         data = Dataset(data_dir)
-        megabytes = data.manifest["bytes"] / 1e6
+        megabytes = sum(len(r["text"].encode()) for r in data.records()) / 1e6
         labels = training_labels(data, work)
         print(f"corpus: {data_dir}  {len(data)} records, {megabytes:.1f} MB; {len(labels)} training labels; "
               f"{args.workers} workers")
