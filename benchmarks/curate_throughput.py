@@ -44,6 +44,12 @@ def peer_filter(data: Dataset, classifier, threshold: float) -> int:
     return int((prob >= threshold).sum())
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished workers: robust to other load on a shared machine."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedders", default="hashing,features,hashing+features")
@@ -61,21 +67,23 @@ def main() -> None:
         labels = training_labels(data, work)
         print(f"corpus: {data_dir}  {len(data)} records, {megabytes:.1f} MB; {len(labels)} training labels; "
               f"{args.workers} workers")
-        print(f"{'embedder':22s} {'records/s':>10s} {'MB/s':>7s} {'seconds':>8s} {'kept':>6s} "
+        print(f"{'embedder':22s} {'records/s':>10s} {'MB/s':>7s} {'seconds':>8s} {'cpu s':>6s} {'kept':>6s} "
               f"{'peer s':>7s} {'speedup':>8s}")
         for spec in args.embedders.split(","):
             classifier = train_classifier(labels, spec, model="rf", folds=2, n_jobs=args.workers)
             classifier.model.set_params(n_jobs=1)  # workers are the parallelism when filtering
             classifier.save(work / "clf.pkl")
+            cpu_before = cpu_seconds()
             start = time.perf_counter()
             result = filter_dataset(data.path, work / "clf.pkl", work / f"out-{len(spec)}", threshold=0.5,
                                     workers=args.workers)
             seconds = time.perf_counter() - start
+            cpu = cpu_seconds() - cpu_before
             start = time.perf_counter()
             peer_kept = peer_filter(data, classifier, 0.5)
             peer_seconds = time.perf_counter() - start
             assert peer_kept == len(result), (peer_kept, len(result))  # same decisions as the peer
-            print(f"{spec:22s} {len(data) / seconds:10.1f} {megabytes / seconds:7.2f} {seconds:8.1f} "
+            print(f"{spec:22s} {len(data) / seconds:10.1f} {megabytes / seconds:7.2f} {seconds:8.1f} {cpu:6.1f} "
                   f"{len(result):6d} {peer_seconds:7.1f} {peer_seconds / seconds:7.2f}x")
         peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
