@@ -149,12 +149,13 @@ def curate_train(
     data: Annotated[Optional[Path], typer.Option(help="Dataset dir holding the texts of labels given by id only.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
     workers: Annotated[int, typer.Option(help="Cores for the forest.")] = 2,
+    tune_threshold: Annotated[bool, typer.Option("--tune-threshold", help="Pick the F1-best threshold by inner CV (stored for filter).")] = False,
 ) -> None:
     """Train the educational-value classifier on embeddings of labelled records; print CV metrics."""
     from syllabus.curate.classifier import load_labels, train_classifier
 
     classifier = train_classifier(load_labels(labels, data), embedder, model=model, folds=folds,
-                                  cache_dir=cache_dir, n_jobs=workers)
+                                  cache_dir=cache_dir, n_jobs=workers, tune_threshold=tune_threshold)
     classifier.save(out)
     _print_json({"out": str(out), "embedder": classifier.embedder_key, **classifier.cv_metrics})
 
@@ -164,7 +165,7 @@ def curate_filter(
     data: Annotated[Path, typer.Option(help="Dataset dir to score.")],
     classifier: Annotated[Path, typer.Option(help="Classifier file from `curate train`.")],
     out: Annotated[Path, typer.Option(help="Output dataset dir (kept records, with edu_score).")],
-    threshold: Annotated[Optional[float], typer.Option(help="Keep records with P(score >= 3) at least this.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Keep records with P(score >= 3) at least this (default: the classifier's).")] = None,
     keep_fraction: Annotated[Optional[float], typer.Option(help="Keep about this fraction (threshold from a sample).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     executor: Annotated[str, typer.Option(help="local or ray.")] = "local",

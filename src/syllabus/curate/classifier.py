@@ -2,9 +2,9 @@
 
 As in phi-1, a small set of judged snippets trains a classifier on embeddings that then scores
 the whole corpus. Models: a random forest (the paper's), a logistic regression baseline, and
-their soft vote ("ensemble": the forest reads the structural features well, the linear model the
-dense embedding). Metrics are honest out-of-fold predictions of 5-fold stratified CV at the fixed
-probability threshold 0.5; no threshold is tuned on the labels.
+their soft vote ("ensemble": the forest reads the structural features, the linear model all
+columns). Metrics are honest out-of-fold predictions of stratified k-fold CV, at probability 0.5
+or, with tune_threshold, at a threshold chosen by an inner CV inside each outer training fold.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ def load_labels(path: str | Path, data: str | Path | None = None) -> list[Label]
     return labels
 
 
-def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300):
+def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300, forest_columns: slice | None = None):
+    """An unfitted model; in the ensemble the forest reads only `forest_columns` (the structural
+    features, where trees beat a linear model) and the linear model reads every column."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier, VotingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -75,11 +78,23 @@ def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300):
     if kind == "logreg":
         return linear
     if kind == "ensemble":
+        if forest_columns is not None:
+            forest = make_pipeline(ColumnTransformer([("features", "passthrough", forest_columns)]), forest)
         return VotingClassifier([("rf", forest), ("logreg", linear)], voting="soft")
     raise BadInput(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
 
 
-def metrics(scores: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def structural_columns(embedder) -> slice | None:
+    """The columns of the `features` block of a concatenated embedding, if it has one."""
+    start = 0
+    for name, dim in embedder.blocks:
+        if name == "features":
+            return slice(start, start + dim) if dim < embedder.dim else None
+        start += dim
+    return None
+
+
+def metrics(scores: np.ndarray, prob: np.ndarray, threshold: float | np.ndarray = 0.5) -> dict[str, Any]:
     from scipy.stats import spearmanr
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
@@ -99,18 +114,39 @@ def metrics(scores: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dic
     }
 
 
+def best_f1_threshold(truth: np.ndarray, prob: np.ndarray) -> float:
+    grid = np.linspace(0.2, 0.8, 61)
+    f1 = [2 * (truth & (prob >= t)).sum() / max(truth.sum() + (prob >= t).sum(), 1) for t in grid]
+    return float(grid[int(np.argmax(f1))])
+
+
 def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: int = 5, seed: int = 0,
-                   n_jobs: int = 1, trees: int = 300) -> dict[str, Any]:
-    """Out-of-fold P(high value) from stratified k-fold CV, and the metrics it gives."""
+                   n_jobs: int = 1, trees: int = 300, forest_columns: slice | None = None,
+                   tune_threshold: bool = False) -> dict[str, Any]:
+    """Out-of-fold P(high value) from stratified k-fold CV, and the metrics it gives.
+
+    With tune_threshold, each outer fold's threshold is the F1-best one on an inner CV of that
+    fold's training part only, so the reported F1 stays an honest estimate.
+    """
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     truth = scores >= HIGH_VALUE
     if min(truth.sum(), (~truth).sum()) < folds:
         raise BadInput(f"need at least {folds} labels on each side of score {HIGH_VALUE} for {folds}-fold CV")
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    prob = cross_val_predict(make_model(model, seed, n_jobs, trees), features, truth, cv=splitter,
-                             method="predict_proba")[:, 1]
-    return {"model": model, "folds": folds, **metrics(scores, prob)}
+    build = lambda: make_model(model, seed, n_jobs, trees, forest_columns)  # noqa: E731
+    prob = np.zeros(len(scores))
+    thresholds = np.full(len(scores), 0.5)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, truth):
+        if tune_threshold:
+            inner = StratifiedKFold(folds - 1, shuffle=True, random_state=seed)
+            inner_prob = cross_val_predict(build(), features[train], truth[train], cv=inner,
+                                           method="predict_proba")[:, 1]
+            thresholds[test] = best_f1_threshold(truth[train], inner_prob)
+        prob[test] = build().fit(features[train], truth[train]).predict_proba(features[test])[:, 1]
+    result = {"model": model, "folds": folds, **metrics(scores, prob, thresholds)}
+    if tune_threshold:
+        result["threshold"] = round(best_f1_threshold(truth, prob), 4)  # for the model fit on all labels
+    return result
 
 
 @dataclass
@@ -159,25 +195,30 @@ class EduClassifier:
 
 def train_classifier(labels: list[Label], embedder_spec: str, *, model: str = "ensemble", folds: int = 5,
                      seed: int = 0, cache_dir: str | Path | None = None, n_jobs: int = 1,
-                     ) -> EduClassifier:
+                     tune_threshold: bool = False) -> EduClassifier:
     """Cross-validate, then fit on all labels. The CV metrics travel with the classifier."""
     embedder = get_embedder(embedder_spec)
     features = embed_cached(embedder, [lab.text for lab in labels], cache_dir, [lab.id for lab in labels])
     scores = np.array([lab.score for lab in labels])
-    cv = cross_validate(features, scores, model, folds, seed, n_jobs)
-    fitted = make_model(model, seed, n_jobs).fit(features, scores >= HIGH_VALUE)
-    return EduClassifier(embedder_spec, embedder.key, model, fitted, cv_metrics=cv, _embedder=embedder)
+    columns = structural_columns(embedder)
+    cv = cross_validate(features, scores, model, folds, seed, n_jobs, forest_columns=columns,
+                        tune_threshold=tune_threshold)
+    fitted = make_model(model, seed, n_jobs, forest_columns=columns).fit(features, scores >= HIGH_VALUE)
+    return EduClassifier(embedder_spec, embedder.key, model, fitted, threshold=cv.get("threshold", 0.5),
+                         cv_metrics=cv, _embedder=embedder)
 
 
 class TrainParams(Params):
     embedder: str = "hashing+features"
     model: str = "ensemble"
     folds: int = 5
+    tune_threshold: bool = True
 
 
 def train_stage(params: TrainParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
     labels = load_labels(stage_file(inputs["labels"], LABELS_FILE), inputs.get("data"))
     classifier = train_classifier(labels, params.embedder, model=params.model, folds=params.folds, seed=ctx.seed,
-                                  cache_dir=ctx.run_dir / "cache" / "embeddings", n_jobs=ctx.workers)
+                                  cache_dir=ctx.run_dir / "cache" / "embeddings", n_jobs=ctx.workers,
+                                  tune_threshold=params.tune_threshold)
     classifier.save(Path(out) / CLASSIFIER_FILE)
     return {"embedder": classifier.embedder_key, **classifier.cv_metrics}

@@ -83,8 +83,8 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
                    keep_fraction: float | None = None, workers: int = 1, executor: str = "local",
                    address: str | None = None, batch_size: int = 256, cache_dir: str | Path | None = None,
                    ) -> Dataset:
-    if (threshold is None) == (keep_fraction is None):
-        raise BadInput("give exactly one of --threshold or --keep-fraction")
+    if threshold is not None and keep_fraction is not None:
+        raise BadInput("give one of --threshold or --keep-fraction, not both")
     if keep_fraction is not None and not 0 < keep_fraction <= 1:
         raise BadInput(f"--keep-fraction must be in (0, 1], got {keep_fraction}")
     if threshold is not None and not 0 <= threshold <= 1:
@@ -94,6 +94,8 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
     model.embedder  # noqa: B018 -- fail now, not in a worker, if the embedder changed since training
     if keep_fraction is not None:
         threshold = threshold_for_fraction(src, model, keep_fraction)
+    elif threshold is None:
+        threshold = model.threshold  # 0.5, or the one chosen by CV at training time
     step = EduFilter(Path(classifier).resolve(), threshold, batch_size, cache_dir)
     params = {"classifier": str(Path(classifier).resolve()), "embedder": model.embedder_key,
               "threshold": threshold, "keep_fraction": keep_fraction}
