@@ -1,6 +1,7 @@
 """The shipped unconventional problems and library probes: every canonical solution passes, every
 docstring example holds and trivially wrong completions fail, all run in the sandbox; then
-`eval execute --benchmark unconventional` and `eval probes` as a user runs them."""
+`eval execute --benchmark unconventional`, `eval probes` and `decontam --benchmark unconventional`
+as a user runs them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import pytest
 
 from syllabus.benchmarks import Problem, check_program, load_benchmark
+from syllabus.data import write_dataset
 from syllabus.eval.probes import importable, load_probes
 from syllabus.sandbox import run_programs
 
@@ -84,8 +86,9 @@ def test_library_probes_pass_where_importable_and_trivial_completions_fail(runna
     probes = load_probes()
     assert 12 <= len(probes) <= 20
     assert {"tkinter", "pygame-style", "itertools", "collections", "datetime", "json", "re"} <= {p.library for p in probes}
-    # everything but real pygame runs on a bare Python with Tk
-    assert sum(p.module != "pygame" for p in probes) <= len(runnable_probes)
+    # the standard-library probes run everywhere; tkinter and pygame ones where they import
+    stdlib_only = {p.problem.task_id for p in probes if p.module in (None, "itertools", "collections", "datetime", "json", "re")}
+    assert stdlib_only <= {p.task_id for p in runnable_probes}
     assert_canonical_pass_and_trivial_fail(runnable_probes, with_examples=False)
 
 
@@ -123,3 +126,16 @@ def test_eval_probes_reports_each_library_and_skips_what_does_not_import(tmp_pat
     unknown.write_text(json.dumps({"task_id": "Unconventional/0", "completion": ""}) + "\n")
     result = cli("eval", "probes", "--samples", str(unknown))
     assert result.returncode == 2 and "unknown task_id" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_decontam_checks_training_data_against_the_unconventional_problems(tmp_path, cli, unconventional):
+    leaked = unconventional[7]
+    records = [{"id": "leak", "path": "leak.py", "text": "import sys\n\n" + leaked.prompt + leaked.canonical_solution},
+               {"id": "clean", "path": "clean.py", "text": "def add(a, b):\n    return a + b\n"}]
+    write_dataset(tmp_path / "data", records, stage="test")
+    result = cli("decontam", "--data", str(tmp_path / "data"), "--benchmark", "unconventional", "--out", str(tmp_path / "r"))
+    assert result.returncode == 0, result.stderr
+    tasks = json.loads((tmp_path / "r" / "report.json").read_text())["tasks"]
+    assert len(tasks) == len(unconventional)
+    flagged = {task: [m["id"] for m in entry["matches"]] for task, entry in tasks.items() if entry["matches"]}
+    assert flagged == {f"unconventional:{leaked.task_id}": ["leak"]}
