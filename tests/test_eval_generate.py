@@ -13,21 +13,46 @@ from syllabus.testing.fault_server import FaultServer
 
 
 @pytest.fixture(scope="module")
-def tiny_hf_model(tmp_path_factory):
-    """A random 2-layer Phi with a byte-level BPE tokenizer, saved as a Hugging Face model dir."""
-    import torch
+def bpe():
+    """A byte-level BPE of 600 tokens (with <|endoftext|>) trained on HumanEval."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PhiConfig, PhiForCausalLM, PreTrainedTokenizerFast
 
     from syllabus.benchmarks import load_benchmark
 
-    path = tmp_path_factory.mktemp("tiny-hf")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     texts = [p.prompt + p.canonical_solution for p in load_benchmark("humaneval")]
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tok
+
+
+@pytest.fixture(scope="module")
+def tiny_syllabus_model(tmp_path_factory, bpe):
+    """A random syllabus Phi with a context of 128 tokens (shorter than many prompts)."""
+    import torch
+
+    from syllabus.model import Phi, PhiConfig
+    from syllabus.tokenizer import Tokenizer
+
+    path = tmp_path_factory.mktemp("tiny-syllabus")
+    torch.manual_seed(0)
+    config = PhiConfig.preset("tiny", vocab_size=640, block_size=128, n_layer=2, n_embd=64, n_head=4, n_inner=128,
+                              rotary_dim=8)
+    Phi(config).save_pretrained(path)
+    Tokenizer(bpe).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_hf_model(tmp_path_factory, bpe):
+    """A random 2-layer transformers Phi with the same tokenizer, saved as a Hugging Face model dir."""
+    import torch
+    from transformers import PhiConfig, PhiForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-hf")
+    tok = bpe
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>").save_pretrained(path)
     torch.manual_seed(0)
     config = PhiConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -55,7 +80,8 @@ def test_run_against_an_endpoint_scores_the_oracle(cli, tmp_path):
     assert [s["task_id"] for s in samples] == ["HumanEval/0"] * 2 + ["HumanEval/1"] * 2 + ["HumanEval/2"] * 2
     assert json.loads((out / "pass_at_k.json").read_text()) == {"pass@1": 1.0, "pass@2": 1.0}
     assert stats["distinct"] == 6 and stats.get("duplicates", 0) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["pass_at_k.json", "results.jsonl", "samples.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [".samples.jsonl.settings.json", "pass_at_k.json",
+                                                    "results.jsonl", "samples.jsonl"]  # no partial, no cache left
 
 
 def test_generate_and_nll_with_a_local_hf_model(tmp_path, tiny_hf_model):
@@ -84,9 +110,30 @@ def test_cli_generate_greedy_from_a_local_hf_model(cli, tmp_path, tiny_hf_model)
     assert cli(*args).returncode == 0 and out.read_text() == first  # greedy decoding is deterministic
 
 
+def test_eval_stage_with_a_syllabus_model_dir(tmp_path, tiny_syllabus_model):
+    from syllabus.config import StageContext
+
+    params = eval_run.EvalParams(limit=2, max_new_tokens=8)
+    ctx = StageContext(run_dir=tmp_path, stage="eval", workers=1)
+    summary = eval_run.eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx)
+    assert set(summary) == {"humaneval", "mbpp"}
+    for scores in summary.values():
+        assert scores["pass@1"] == 0.0  # random weights
+        assert abs(scores["nll"] - math.log(640)) < 1.0
+    samples = [json.loads(line) for line in (tmp_path / "eval" / "humaneval" / "samples.jsonl").read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == ["HumanEval/0", "HumanEval/1"]
+    # HumanEval/0's prompt is longer than the 128-token context: generation kept its end and ran
+    assert all(not any(x in s["completion"] for x in STOP) for s in samples)
+    # a re-run (the recipe runner resuming) reuses the finished samples
+    before = (tmp_path / "eval" / "humaneval" / "samples.jsonl").stat().st_mtime_ns
+    assert eval_run.eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx) == summary
+    assert (tmp_path / "eval" / "humaneval" / "samples.jsonl").stat().st_mtime_ns == before
+
+
 class FlakyModel:
     """A model whose second batch fails, as if the run were interrupted there."""
 
+    name = "flaky"
     draws_progress = False
     batch_size = 2
 

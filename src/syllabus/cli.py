@@ -462,7 +462,7 @@ def eval_execute(
     _print_json(execute_file(benchmark, samples, problems_path=problems, out=out, ks=ks, workers=workers, timeout=timeout))
 
 
-Model = Annotated[str, typer.Option(help="http(s) URL of an OpenAI-compatible server, or a local Hugging Face model dir.")]
+Model = Annotated[str, typer.Option(help="A syllabus model dir, a Hugging Face model dir, or the http(s) URL of an OpenAI-compatible server.")]
 Benchmark = Annotated[str, typer.Option(help="humaneval, mbpp, or another registered benchmark.")]
 Problems = Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")]
 Limit = Annotated[Optional[int], typer.Option(help="Only the first N problems.")]
@@ -514,7 +514,7 @@ def eval_run(
 
 @eval_app.command("nll")
 def eval_nll(
-    model: Annotated[str, typer.Option(help="A local Hugging Face model dir.")],
+    model: Annotated[str, typer.Option(help="A syllabus or Hugging Face model dir.")],
     benchmark: Benchmark = "humaneval", problems: Problems = None, limit: Limit = None,
     out: Annotated[Optional[Path], typer.Option(help="Per-task NLL JSONL to write.")] = None,
     batch_size: BatchSize = 8,

@@ -1,4 +1,5 @@
-"""The models eval can query: an OpenAI-compatible endpoint or a Hugging Face model dir. All complete prompts the Codex/phi-1 way (each completion cut at the first
+"""The models eval can query: an OpenAI-compatible endpoint, a Hugging Face model dir, or a
+syllabus model dir. All complete prompts the Codex/phi-1 way (each completion cut at the first
 stop sequence); the two local kinds also score text (negative log-likelihood).
 """
 
@@ -21,6 +22,7 @@ def truncate_at_stop(text: str, stop: list[str] = STOP) -> str:
 
 
 class CompletionModel(Protocol):
+    name: str  # what was opened: a dir or URL
     draws_progress: bool  # True if complete() shows its own progress bar
     batch_size: int
     def complete(self, prompts: list[str], samples: list[int], *, temperature: float, top_p: float,
@@ -45,6 +47,7 @@ class EndpointModel:
         from syllabus.llm import LLMClient
 
         self.client = LLMClient(url, model=model, concurrency=concurrency, cache_dir=cache_dir)
+        self.name = url if model is None else f"{url} ({model})"
         self.batch_size = concurrency
 
     def complete(self, prompts, samples, *, temperature, top_p, max_new_tokens, seed):
@@ -66,6 +69,7 @@ class HFModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        self.name = str(path)
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -108,6 +112,51 @@ class HFModel:
         return _summed_nll(torch, logits, ids, min(len(cont), len(ids) - 1))
 
 
+class SyllabusModel:
+    """A syllabus model dir (config.json with architecture "syllabus-phi", model.safetensors,
+    tokenizer.json), run with syllabus.model in this process."""
+
+    draws_progress = False
+
+    def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 8):
+        import torch
+
+        from syllabus.model import Phi
+        from syllabus.tokenizer import load_tokenizer
+
+        self.name = str(path)
+        self.torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = Phi.from_pretrained(path, device=self.device).eval()
+        self.tokenizer = load_tokenizer(path)
+        self.tokenizer.check_fits(self.model.config.vocab_size, model=path)
+        self.batch_size = batch_size
+
+    def complete(self, prompts, samples, *, temperature, top_p, max_new_tokens, seed):
+        from syllabus.model.generate import generate
+
+        # A prompt longer than the context keeps its end (the signature and docstring).
+        block = self.model.config.block_size
+        keep = max(block - max_new_tokens, block // 2)
+        prompts = [self.tokenizer.decode(ids[-keep:]) if len(ids) > keep else p
+                   for p, ids in zip(prompts, self.tokenizer.encode_batch(prompts))]
+        out = []
+        for start in range(0, len(prompts), self.batch_size):
+            texts = generate(self.model, self.tokenizer, prompts[start:start + self.batch_size],
+                             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, stop=STOP,
+                             batch_size=self.batch_size, seed=seed + samples[start])
+            out += [truncate_at_stop(t) for t in texts]
+        return out
+
+    def nll(self, context, continuation):
+        torch = self.torch
+        cont = self.tokenizer.encode(continuation)
+        ids = (self.tokenizer.encode(context) + cont)[-self.model.config.block_size:]
+        with torch.no_grad():
+            logits = self.model(torch.tensor([ids], device=self.device))[0].float()
+        return _summed_nll(torch, logits, ids, min(len(cont), len(ids) - 1))
+
+
 def _summed_nll(torch, logits, ids: list[int], n: int) -> tuple[float, int]:
     """-sum log p(ids[t] | ids[:t]) over the last n tokens, given logits [T, vocab] for ids."""
     if n <= 0:
@@ -131,7 +180,7 @@ def open_model(spec: str, *, model_name: str | None = None, concurrency: int = 8
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
         raise BadInput("config.json is not a JSON object", file=config) from None
     if architecture == "syllabus-phi":
-        raise BadInput("syllabus model dirs are not supported yet (needs syllabus.model)", file=path)
+        return SyllabusModel(path, device, batch_size)
     return HFModel(path, device, batch_size)
 
 

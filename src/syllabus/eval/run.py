@@ -17,11 +17,14 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import Field
+
 from syllabus.benchmarks import Problem, check_program, load_benchmark, load_problem_file, task_key
+from syllabus.config import Params, StageContext
 from syllabus.console import console, progress_bar
-from syllabus.data.files import atomic_write_json, iter_jsonl, write_jsonl
+from syllabus.data.files import atomic_write_json, iter_jsonl, read_json, write_jsonl
 from syllabus.errors import BadInput
-from syllabus.eval.models import open_model, scoring_model
+from syllabus.eval.models import CompletionModel, ScoringModel, open_model, scoring_model
 from syllabus.eval.passk import pass_at_k_table
 from syllabus.sandbox import SandboxPool
 
@@ -115,18 +118,28 @@ class Sampling:
             raise BadInput("--n > 1 needs --temperature > 0 (greedy samples are all the same)")
 
 
-def generate_file(benchmark: str, model_spec: str, out: str | Path, sampling: Sampling, *,
+def generate_file(benchmark: str, model: str | CompletionModel, out: str | Path, sampling: Sampling, *,
                   problems_path: str | Path | None = None, limit: int | None = None,
                   model_name: str | None = None, concurrency: int = 8, batch_size: int = 8) -> Path:
-    """`syllabus eval generate`: sampling.n completions per problem into a samples JSONL."""
+    """`syllabus eval generate`: sampling.n completions per problem into a samples JSONL.
+
+    `model` is a spec for open_model or an opened model. A finished file is not generated again
+    for the same model, settings and problems (they are kept beside it, in .OUT.settings.json).
+    """
     sampling.check()
     out = Path(out)
     problems = list(load_problems(benchmark, problems_path, limit).values())
+    header = {"model": model if isinstance(model, str) else model.name, "sampling": asdict(sampling),
+              "tasks": [p.task_id for p in problems]}
+    settings = out.parent / f".{out.name}.settings.json"
+    if out.exists() and settings.exists() and read_json(settings) == header:
+        console.print(f"{out} was already generated with these settings")
+        return out
     cache = out.parent / f".{out.name}.llm-cache"
-    model = open_model(model_spec, model_name=model_name, concurrency=concurrency, cache_dir=cache,
-                       batch_size=batch_size)
+    if isinstance(model, str):
+        model = open_model(model, model_name=model_name, concurrency=concurrency, cache_dir=cache,
+                           batch_size=batch_size)
     partial = out.parent / f"{out.name}.partial"
-    header = {"model": model_spec, "sampling": asdict(sampling), "tasks": [p.task_id for p in problems]}
     done = _resume(partial, header)
     todo = [(p, s) for p in problems for s in range(sampling.n) if (p.task_id, s) not in done]
     chunk = len(todo) if model.draws_progress else model.batch_size
@@ -147,6 +160,7 @@ def generate_file(benchmark: str, model_spec: str, out: str | Path, sampling: Sa
                 bar.update(task, advance=len(batch))
     write_jsonl(out, ({"task_id": p.task_id, "completion": done[p.task_id, s]}
                       for p in problems for s in range(sampling.n)))
+    atomic_write_json(settings, header)
     partial.unlink()
     shutil.rmtree(cache, ignore_errors=True)
     console.print(f"{len(problems) * sampling.n} samples for {len(problems)} tasks -> {out}")
@@ -173,12 +187,12 @@ def _resume(partial: Path, header: dict) -> dict[tuple[str, int], str]:
     return {(r["task_id"], r["sample"]): r["completion"] for r in lines[1:]}
 
 
-def run_file(benchmark: str, model_spec: str, out_dir: str | Path, sampling: Sampling, *,
+def run_file(benchmark: str, model: str | CompletionModel, out_dir: str | Path, sampling: Sampling, *,
              problems_path: str | Path | None = None, limit: int | None = None, ks=DEFAULT_KS,
              workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, **model_options) -> dict[str, float]:
     """`syllabus eval run`: generate into OUT_DIR/samples.jsonl, execute into results.jsonl, pass@k."""
     out_dir = Path(out_dir)
-    samples = generate_file(benchmark, model_spec, out_dir / "samples.jsonl", sampling,
+    samples = generate_file(benchmark, model, out_dir / "samples.jsonl", sampling,
                             problems_path=problems_path, limit=limit, **model_options)
     scores = execute_file(benchmark, samples, problems_path=problems_path, out=out_dir / "results.jsonl",
                           ks=ks, workers=workers, timeout=timeout)
@@ -186,14 +200,15 @@ def run_file(benchmark: str, model_spec: str, out_dir: str | Path, sampling: Sam
     return scores
 
 
-def nll_file(benchmark: str, model_spec: str, *, problems_path: str | Path | None = None,
+def nll_file(benchmark: str, model: str | ScoringModel, *, problems_path: str | Path | None = None,
              limit: int | None = None, out: str | Path | None = None, batch_size: int = 8) -> dict:
     """`syllabus eval nll`: mean negative log-likelihood per token of the canonical solutions given
     their prompts, a metric that moves before pass@1 does. Per-task values go to `out` if given."""
     problems = [p for p in load_problems(benchmark, problems_path, limit).values() if p.canonical_solution]
     if not problems:
         raise BadInput("no problem has a canonical solution to score")
-    model = scoring_model(model_spec, batch_size=batch_size)
+    if isinstance(model, str):
+        model = scoring_model(model, batch_size=batch_size)
     rows = []
     with progress_bar() as bar:
         task = bar.add_task("scoring", total=len(problems), status="")
@@ -205,3 +220,37 @@ def nll_file(benchmark: str, model_spec: str, *, problems_path: str | Path | Non
         write_jsonl(out, rows)
     tokens = sum(r["tokens"] for r in rows)
     return {"nll": sum(r["nats"] for r in rows) / max(tokens, 1), "tokens": tokens, "tasks": len(rows)}
+
+
+class EvalParams(Params):
+    """Recipe params of the `eval` stage: input `model` (a model dir), or `model` here (a dir or URL)."""
+
+    benchmarks: list[str] = ["humaneval", "mbpp"]
+    model: str | None = None
+    n: int = Field(1, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(256, ge=1)
+    k: list[int] = [1]
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
+    limit: int | None = Field(None, ge=1, description="only the first N problems of each benchmark")
+    nll: bool = Field(True, description="also the NLL of canonical solutions (local models)")
+    batch_size: int = Field(8, ge=1)
+
+
+def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+    """Recipe stage `eval`: per benchmark, OUT/<benchmark>/{samples,results}.jsonl, pass@k and NLL."""
+    spec = params.model or inputs.get("model")
+    if spec is None:
+        raise BadInput(f"{ctx.stage}: eval needs input 'model' (a model dir) or params.model")
+    model = open_model(str(spec), cache_dir=out / ".llm-cache", batch_size=params.batch_size)
+    sampling = Sampling(n=params.n, temperature=params.temperature, top_p=params.top_p,
+                        max_new_tokens=params.max_new_tokens, seed=ctx.seed)
+    summary = {}
+    for benchmark in params.benchmarks:
+        scores: dict[str, float] = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit,
+                                            ks=params.k, workers=ctx.workers, timeout=params.timeout)
+        if params.nll and hasattr(model, "nll"):
+            scores["nll"] = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
+        summary[benchmark] = scores
+    return summary
