@@ -451,7 +451,7 @@ def eval_execute(
     samples: Annotated[Path, typer.Option(help='JSONL of {"task_id": ..., "completion": ...} lines.')],
     problems: Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")] = None,
     k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
-    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
     out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
 ) -> None:
@@ -499,7 +499,7 @@ def eval_run(
     temperature: Temperature = 0.0, top_p: TopP = 0.95, max_new_tokens: MaxNewTokens = 512, seed: Seed = 0,
     model_name: ModelName = None, concurrency: Concurrency = 8, batch_size: BatchSize = 8,
     k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
-    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
 ) -> None:
     """Generate, then execute; print pass@k."""
@@ -552,7 +552,7 @@ def eval_grade(
 def eval_probes(
     samples: Annotated[Path, typer.Option(help="Samples JSONL for the library_probes benchmark.")],
     out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
 ) -> None:
     """Library probes (tkinter, pygame-style loops, itertools, ...): pass@1 per importable library."""
