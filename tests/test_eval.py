@@ -126,6 +126,36 @@ def test_cli_execute_writes_results_and_prints_pass_at_k(cli, tmp_path, humaneva
     assert (tmp_path / "samples.jsonl_results.jsonl").exists()
 
 
+def test_execute_resumes_after_interruption(tmp_path, humaneval, monkeypatch):
+    from syllabus.eval import run as eval_run
+
+    samples_path = tmp_path / "samples.jsonl"
+    write_jsonl(samples_path, [{"task_id": t, "completion": humaneval[t].canonical_solution}
+                               for t in ("HumanEval/0", "HumanEval/1", "HumanEval/2", "HumanEval/3")])
+    samples = eval_run.read_samples(samples_path, humaneval)
+    checkpoint = tmp_path / "results.jsonl.partial"
+    real_iter_run = SandboxPool.iter_run
+    ran = []
+
+    def interrupted_after_two(self, programs, timeouts=None):
+        for n, item in enumerate(real_iter_run(self, programs, timeouts)):
+            if n == 2:
+                raise KeyboardInterrupt
+            ran.append(item)
+            yield item
+
+    monkeypatch.setattr(SandboxPool, "iter_run", interrupted_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        eval_run.execute(samples, workers=1, checkpoint=checkpoint)
+    assert len(ran) == 2 and checkpoint.exists()
+    monkeypatch.setattr(SandboxPool, "iter_run", real_iter_run)
+    counted = []
+    monkeypatch.setattr(SandboxPool, "iter_run", lambda self, programs, timeouts=None: (
+        counted.append(len(programs)) or real_iter_run(self, programs, timeouts)))
+    results = eval_run.execute(samples, workers=1, checkpoint=checkpoint)
+    assert counted == [2] and [r["passed"] for r in results] == [True] * 4 and not checkpoint.exists()
+
+
 @pytest.mark.parametrize("lines, message", [
     (['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', '{"task_id": "HumanEval/999", "completion": ""}'],
      "line 2: unknown task_id 'HumanEval/999'"),

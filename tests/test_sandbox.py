@@ -106,6 +106,16 @@ def test_stdout_flood_is_capped(pool):
     assert verdict.passed and verdict.output == ""  # fd-level output goes nowhere
 
 
+def test_huge_error_and_tampering_with_the_result_channel(pool):
+    verdict = run_one(pool, "raise ValueError('x' * 10**7)")
+    assert verdict.result == "failed: " + "x" * (8192 - len("failed: "))
+    for program in ["import os\nos.write(3, b'garbage\\n')",  # junk before the real report
+                    "import os\nwhile True:\n    os.write(3, b'x' * 65536)",  # a flood without newline
+                    "import os\nos.close(3)"]:  # no channel left to report on
+        assert not run_one(pool, program, timeout=1.0).passed, program
+    assert_still_works(pool)
+
+
 def test_no_network(pool):
     for program in ["import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)",
                     "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)",

@@ -19,6 +19,7 @@ import ast
 import re
 import warnings
 from collections.abc import Callable
+from functools import cache
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
@@ -147,3 +148,14 @@ def mbpp_entry_point(code: str, first_test: str) -> str:
         names = re.findall(r"^def\s+(\w+)", code, flags=re.M)
     called = [name for name in names if re.search(rf"\b{re.escape(name)}\s*\(", first_test)]
     return (called or names or ["solution"])[-1]
+
+
+@cache
+def _canonical_by_prompt() -> dict[str, str]:
+    return {p.prompt: p.canonical_solution for loader in BENCHMARKS.values() for p in loader()}
+
+
+def canonical_completion(prompt: str, sample: int = 0) -> str:
+    """An oracle "model" (the offline backend `offline:canonical`): the canonical solution of a
+    benchmark prompt, or "" for any other prompt. It checks a pipeline end to end, not a model."""
+    return _canonical_by_prompt().get(prompt, "")

@@ -452,7 +452,7 @@ def eval_execute(
     samples: Annotated[Path, typer.Option(help='JSONL of {"task_id": ..., "completion": ...} lines.')],
     problems: Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")] = None,
     k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
-    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
     out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
 ) -> None:
@@ -463,22 +463,67 @@ def eval_execute(
     _print_json(execute_file(benchmark, samples, problems_path=problems, out=out, ks=ks, workers=workers, timeout=timeout))
 
 
-@eval_app.command("generate", context_settings=ANY_ARGS)
-def eval_generate() -> None:
-    """Generate completions for a benchmark from a model dir, HF dir or endpoint."""
-    _not_built("eval generate", 4)
+Model = Annotated[str, typer.Option(help="A syllabus model dir, a Hugging Face model dir, or the http(s) URL of an OpenAI-compatible server.")]
+Benchmark = Annotated[str, typer.Option(help="humaneval, mbpp, or another registered benchmark.")]
+Problems = Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")]
+Limit = Annotated[Optional[int], typer.Option(help="Only the first N problems.")]
+N = Annotated[int, typer.Option("--n", help="Samples per problem.")]
+Temperature = Annotated[float, typer.Option(help="0 for greedy decoding (pass@1).")]
+TopP = Annotated[float, typer.Option(help="Nucleus sampling threshold.")]
+MaxNewTokens = Annotated[int, typer.Option(help="Longest completion, in tokens.")]
+Seed = Annotated[int, typer.Option(help="Sampling seed.")]
+ModelName = Annotated[Optional[str], typer.Option(help="Model name sent to the endpoint.")]
+Concurrency = Annotated[int, typer.Option(help="Requests in flight to an endpoint.")]
+BatchSize = Annotated[int, typer.Option(help="Prompts per batch for a local model.")]
 
 
-@eval_app.command("run", context_settings=ANY_ARGS)
-def eval_run() -> None:
-    """Generate, then execute."""
-    _not_built("eval run", 4)
+@eval_app.command("generate")
+def eval_generate(
+    model: Model, out: Annotated[Path, typer.Option(help="Samples JSONL to write.")],
+    benchmark: Benchmark = "humaneval", problems: Problems = None, limit: Limit = None, n: N = 1,
+    temperature: Temperature = 0.0, top_p: TopP = 0.95, max_new_tokens: MaxNewTokens = 512, seed: Seed = 0,
+    model_name: ModelName = None, concurrency: Concurrency = 8, batch_size: BatchSize = 8,
+) -> None:
+    """Generate completions for a benchmark from a model dir or an endpoint (resumable)."""
+    from syllabus.eval.run import Sampling, generate_file
+
+    sampling = Sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    path = generate_file(benchmark, model, out, sampling, problems_path=problems, limit=limit,
+                         model_name=model_name, concurrency=concurrency, batch_size=batch_size)
+    _print_json({"samples": str(path)})
 
 
-@eval_app.command("nll", context_settings=ANY_ARGS)
-def eval_nll() -> None:
-    """Mean negative log-likelihood of canonical solutions given the prompts."""
-    _not_built("eval nll", 4)
+@eval_app.command("run")
+def eval_run(
+    model: Model, out: Annotated[Path, typer.Option(help="Dir for samples.jsonl, results.jsonl, pass_at_k.json.")],
+    benchmark: Benchmark = "humaneval", problems: Problems = None, limit: Limit = None, n: N = 1,
+    temperature: Temperature = 0.0, top_p: TopP = 0.95, max_new_tokens: MaxNewTokens = 512, seed: Seed = 0,
+    model_name: ModelName = None, concurrency: Concurrency = 8, batch_size: BatchSize = 8,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
+) -> None:
+    """Generate, then execute; print pass@k."""
+    from syllabus.eval.run import Sampling, run_file
+
+    ks = _parse_ks(k)
+    sampling = Sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    _print_json(run_file(benchmark, model, out, sampling, problems_path=problems, limit=limit, ks=ks,
+                         workers=workers, timeout=timeout, model_name=model_name, concurrency=concurrency,
+                         batch_size=batch_size))
+
+
+@eval_app.command("nll")
+def eval_nll(
+    model: Annotated[str, typer.Option(help="A syllabus or Hugging Face model dir.")],
+    benchmark: Benchmark = "humaneval", problems: Problems = None, limit: Limit = None,
+    out: Annotated[Optional[Path], typer.Option(help="Per-task NLL JSONL to write.")] = None,
+    batch_size: BatchSize = 8,
+) -> None:
+    """Mean negative log-likelihood per token of canonical solutions given the prompts."""
+    from syllabus.eval.run import nll_file
+
+    _print_json(nll_file(benchmark, model, problems_path=problems, limit=limit, out=out, batch_size=batch_size))
 
 
 @eval_app.command("grade")
@@ -508,7 +553,7 @@ def eval_grade(
 def eval_probes(
     samples: Annotated[Path, typer.Option(help="Samples JSONL for the library_probes benchmark.")],
     out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: CPU cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
 ) -> None:
     """Library probes (tkinter, pygame-style loops, itertools, ...): pass@1 per importable library."""

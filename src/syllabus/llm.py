@@ -46,6 +46,7 @@ OfflineBackend = Callable[[str, int], str]  # (prompt text, sample index) -> rep
 OFFLINE_BACKENDS: dict[str, str] = {
     "textbook": "syllabus.synth.offline:write_textbook",
     "exercises": "syllabus.synth.offline:write_exercise",
+    "canonical": "syllabus.benchmarks:canonical_completion",
 }
 _registered: dict[str, OfflineBackend] = {}
 

@@ -40,7 +40,8 @@ class Verdict:
 
 
 class SandboxPool:
-    """Runs programs in `workers` pre-started fork servers; use as a context manager.
+    """Runs programs in `workers` pre-started fork servers (default: two per CPU core); use as a
+    context manager.
 
     timeout: default wall-clock seconds per program (its CPU time is bounded too).
     memory_mb: address-space limit per program.
@@ -49,7 +50,8 @@ class SandboxPool:
 
     def __init__(self, workers: int | None = None, timeout: float = 3.0, memory_mb: int = 4096,
                  namespaces: bool = True):
-        self.workers = max(1, workers or len(os.sched_getaffinity(0)))
+        # Two per core: while a server waits on its child or on the pool, the other keeps the core busy.
+        self.workers = max(1, workers or 2 * len(os.sched_getaffinity(0)))
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.namespaces = namespaces

@@ -45,7 +45,8 @@ import sys
 import time
 from pathlib import Path
 
-OUTPUT_CAP = 8192  # characters of a program's stdout+stderr kept in its verdict
+OUTPUT_CAP = 8192  # characters of a program's stdout+stderr (and of its error) kept in its verdict
+MAX_REPORT = 24 * OUTPUT_CAP + 1024  # bytes: two capped strings, at most 12 bytes a character in JSON
 FILE_SIZE_MB = 16  # RLIMIT_FSIZE: the largest file a program may write
 SCRATCH_MB = 64  # size of the tmpfs holding the working directories
 MAX_PROCESSES = 64  # RLIMIT_NPROC, where the kernel applies it (not to root; seccomp covers that)
@@ -250,7 +251,7 @@ def run_child(program: str, report_fd: int, workdir: str, timeout: float, config
         except BaseException:
             result = f"failed: {type(e).__name__}"
     try:
-        message = dumps({"result": result, "output": stream.getvalue()}).encode() + b"\n"
+        message = dumps({"result": result[:OUTPUT_CAP], "output": stream.getvalue()}).encode() + b"\n"
         while message:
             message = message[write(3, message):]
     finally:
@@ -258,9 +259,9 @@ def run_child(program: str, report_fd: int, workdir: str, timeout: float, config
 
 
 def read_report(fd: int, deadline: float) -> tuple[bytes, bool]:
-    """Read the child's report until EOF or a complete line; timed_out if the deadline passes first."""
+    """The child's report: bytes up to a newline, EOF or MAX_REPORT; timed_out if the deadline came first."""
     data = b""
-    while b"\n" not in data:
+    while b"\n" not in data and len(data) <= MAX_REPORT:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             return data, True
@@ -269,6 +270,20 @@ def read_report(fd: int, deadline: float) -> tuple[bytes, bool]:
             break
         data += chunk
     return data, False
+
+
+def parse_report(data: bytes) -> dict | None:
+    """The verdict in a report; None unless it is one well-formed line (the program may have
+    written to the channel itself)."""
+    if not data.endswith(b"\n") or data.count(b"\n") != 1:
+        return None
+    try:
+        report = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(report, dict) or not all(isinstance(report.get(k), str) for k in ("result", "output")):
+        return None
+    return {"result": report["result"][:OUTPUT_CAP], "output": report["output"][:OUTPUT_CAP]}
 
 
 def describe_exit(status: int) -> str:
@@ -347,12 +362,7 @@ def serve(config: dict) -> None:
             os.rmdir(workdir)
         except OSError:
             shutil.rmtree(workdir, ignore_errors=True)
-        if data.endswith(b"\n"):
-            reply = json.loads(data)
-        elif timed_out:
-            reply = {"result": "timed out", "output": ""}
-        else:
-            reply = {"result": describe_exit(status), "output": ""}
+        reply = parse_report(data) or {"result": "timed out" if timed_out else describe_exit(status), "output": ""}
         stdout.write(json.dumps(reply).encode() + b"\n")
         stdout.flush()
 
