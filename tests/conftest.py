@@ -20,3 +20,15 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, **env: st
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) shared by every test that runs a stage with executor="ray"."""
+    ray = pytest.importorskip("ray")
+    # Ray workers must import syllabus and the test modules that define steps
+    path = [str(REPO / "src"), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(path)}})
+    yield ray
+    ray.shutdown()

@@ -49,6 +49,23 @@ def _print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+# Where shard work runs (issue #8): the same three options on every sharded data stage.
+WorkersOpt = Annotated[int, typer.Option(help="Parallel shard workers (processes, or Ray CPUs for a local cluster).")]
+
+
+def _executor(value: str) -> str:
+    from syllabus.scale import EXECUTORS
+
+    if value not in EXECUTORS:
+        raise typer.BadParameter(f"expected one of {', '.join(EXECUTORS)}, got {value!r}")
+    return value
+
+
+ExecutorOpt = Annotated[str, typer.Option(help="local (process pool) or ray.", callback=_executor)]
+AddressOpt = Annotated[Optional[str], typer.Option(
+    help="Ray cluster to join ('auto' or HOST:PORT); without it --executor ray starts a local one.")]
+
+
 # ── recipes ──────────────────────────────────────────────────────────────────────────────────
 
 
@@ -167,8 +184,9 @@ def curate_filter(
     out: Annotated[Path, typer.Option(help="Output dataset dir (kept records, with edu_score).")],
     threshold: Annotated[Optional[float], typer.Option(help="Keep records with P(score >= 3) at least this (default: the classifier's).")] = None,
     keep_fraction: Annotated[Optional[float], typer.Option(help="Keep about this fraction (threshold from a sample).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
     batch_size: Annotated[int, typer.Option(help="Records embedded per batch.")] = 256,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
 ) -> None:
@@ -176,7 +194,8 @@ def curate_filter(
     from syllabus.curate.filter import filter_dataset
 
     dataset = filter_dataset(data, classifier, out, threshold=threshold, keep_fraction=keep_fraction,
-                             workers=workers, executor=executor, batch_size=batch_size, cache_dir=cache_dir)
+                             workers=workers, executor=executor, address=address, batch_size=batch_size,
+                             cache_dir=cache_dir)
     _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["curate"]})
 
 
@@ -272,14 +291,16 @@ def dedup_cmd(
     threshold: Annotated[float, typer.Option(help="Jaccard similarity that makes a near duplicate.")] = 0.8,
     shingle: Annotated[int, typer.Option(help="Tokens per shingle.")] = 5,
     num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
-    workers: Annotated[int, typer.Option(help="Parallel shard workers.")] = 2,
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Remove exact and MinHash-LSH near duplicates."""
     from syllabus.config import validate
     from syllabus.dedup import DedupParams, dedup
 
     params = validate(DedupParams, {"threshold": threshold, "shingle": shingle, "num_perm": num_perm}, file=None)
-    dataset = dedup(data, out, params, workers=workers)
+    dataset = dedup(data, out, params, workers=workers, executor=executor, address=address)
     summary = dataset.manifest["summary"]["dedup"]
     _print_json({"out": str(dataset.path), **{k: v for k, v in summary.items() if k != "example_clusters"}})
 
@@ -296,7 +317,9 @@ def decontam_cmd(
     embed_cutoff: Annotated[float, typer.Option(help="cosine >= cutoff (or L2 <= cutoff) flags.")] = 0.9,
     prune: Annotated[Optional[Path], typer.Option(help="Write the dataset without flagged records here.")] = None,
     split: Annotated[Optional[Path], typer.Option(help="Write each benchmark's similar / non-similar task lists here.")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel shard workers.")] = 2,
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Find and prune training records similar to HumanEval/MBPP (n-gram, embedding, AST)."""
     from syllabus.config import validate
@@ -304,7 +327,8 @@ def decontam_cmd(
 
     params = validate(DecontamParams, {"benchmarks": benchmark, "ngram": ngram, "tau": tau, "embedder": embedder,
                                        "embed_metric": embed_metric, "embed_cutoff": embed_cutoff}, file=None)
-    report = decontaminate(data, params=params, report_dir=out, prune_out=prune, split_out=split, workers=workers)
+    report = decontaminate(data, params=params, report_dir=out, prune_out=prune, split_out=split, workers=workers,
+                           executor=executor, address=address)
     _print_json({"report": str(out / "report.json"), "records": report["records"],
                  "flagged_records": report["flagged_records"], "by_method": report["by_method"],
                  "seconds": report["seconds"]})
