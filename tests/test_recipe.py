@@ -94,3 +94,26 @@ def test_stage_outputs_feed_later_stages(tmp_path):
     tokenizer = load_tokenizer(tmp_path / "run" / "tok")
     assert summaries["tok"]["vocab_size"] == tokenizer.vocab_size <= 400
     assert tokenizer.decode(tokenizer.encode("x = 2\n")) == "x = 2\n"
+
+
+def test_changed_stage_reruns_itself_and_everything_downstream(tmp_path):
+    src = _src(tmp_path)
+    run_recipe(load_recipe(_write(tmp_path, RECIPE.format(src=src) + """
+  - name: tok
+    uses: tokenizer.train
+    inputs: {data: raw}
+    params: {vocab_size: 400, min_frequency: 1}
+""")), tmp_path / "run")
+    tok_mtime = (tmp_path / "run" / "tok" / "tokenizer.json").stat().st_mtime_ns
+    raw2_mtime = (tmp_path / "run" / "raw2" / "manifest.json").stat().st_mtime_ns
+    changed = RECIPE.format(src=src).replace('params: {sources: ["%s"]}' % src,
+                                             'params: {sources: ["%s"], max_files: 1}' % src, 1)
+    summaries = run_recipe(load_recipe(_write(tmp_path, changed + """
+  - name: tok
+    uses: tokenizer.train
+    inputs: {data: raw}
+    params: {vocab_size: 400, min_frequency: 1}
+""")), tmp_path / "run")
+    assert summaries["raw"]["records"] == 1
+    assert (tmp_path / "run" / "tok" / "tokenizer.json").stat().st_mtime_ns != tok_mtime  # downstream re-ran
+    assert (tmp_path / "run" / "raw2" / "manifest.json").stat().st_mtime_ns == raw2_mtime  # unrelated: skipped

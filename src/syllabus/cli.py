@@ -38,11 +38,6 @@ app.add_typer(eval_app, name="eval")
 ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def _not_built(command: str, issue: int) -> None:
-    console.print(f"syllabus {command}: not built yet (issue #{issue})")
-    raise typer.Exit(1)
-
-
 def _print_json(obj: object) -> None:
     """Machine-readable output: one JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, default=str) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import shutil
 import time
 import typing
 from collections.abc import Callable
@@ -42,6 +43,7 @@ STAGES: dict[str, str] = {
     "curate.annotate": "syllabus.curate.judge:annotate_stage",
     "curate.train": "syllabus.curate.classifier:train_stage",
     "curate.filter": "syllabus.curate.filter:filter_stage",
+    "eval": "syllabus.eval.run:eval_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
@@ -79,28 +81,35 @@ class PlannedStage:
     fingerprint: str
 
 
-def _fingerprint(spec: StageSpec, params: Params) -> str:
-    blob = json.dumps({"uses": spec.uses, "inputs": spec.inputs, "params": params.model_dump(mode="json")},
-                      sort_keys=True)
+def _fingerprint(spec: StageSpec, params: Params, upstream: list[str]) -> str:
+    """What a stage was asked to do, including its input stages' fingerprints: a changed stage re-runs
+    everything downstream of it."""
+    blob = json.dumps({"uses": spec.uses, "inputs": spec.inputs, "params": params.model_dump(mode="json"),
+                       "upstream": upstream}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def plan(recipe: Recipe, run_dir: Path) -> list[PlannedStage]:
     """Validate every stage's params and resolve its inputs, before any work starts."""
     planned = []
+    fingerprints: dict[str, str] = {}
     for i, spec in enumerate(recipe.stages):
         key = f"stages[{i}]"
         fn, params_model = stage_function(spec.uses, file=recipe.source, key=f"{key}.uses")
         params = validate(params_model, spec.params, file=recipe.source, prefix=f"{key}.params")
         inputs: dict[str, Path | list[Path]] = {}
+        upstream: list[str] = []
         for name, ref in spec.inputs.items():
             refs = ref if isinstance(ref, list) else [ref]
             paths = []
             for r in refs:
                 kind, target = recipe.resolve_input(r, spec.name)
+                if kind == "stage":
+                    upstream.append(fingerprints[str(target)])
                 paths.append(run_dir / target if kind == "stage" else Path(target))
             inputs[name] = paths if isinstance(ref, list) else paths[0]
-        planned.append(PlannedStage(spec, fn, params, inputs, run_dir / spec.name, _fingerprint(spec, params)))
+        fingerprints[spec.name] = _fingerprint(spec, params, upstream)
+        planned.append(PlannedStage(spec, fn, params, inputs, run_dir / spec.name, fingerprints[spec.name]))
     return planned
 
 
@@ -154,6 +163,8 @@ def run_recipe(
             console.print(f"[dim]✓ {name} ({stage.spec.uses}) already done[/dim]")
             summaries[name] = read_json(_state_path(run_dir, name)).get("summary", {})
             continue
+        if status == "changed" or (status == "done" and (forced or only is not None)):
+            shutil.rmtree(stage.out, ignore_errors=True)  # a fresh start: finished shards of other params are stale
         verb = "resuming" if status == "interrupted" else "running"
         console.print(f"[bold]▶ {verb} {name}[/bold] ({stage.spec.uses})")
         state_path = _state_path(run_dir, name)
