@@ -32,3 +32,19 @@ def ray_cluster():
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(path)}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path) -> Path:
+    """A random 1-layer syllabus model dir with a BPE tokenizer trained on small functions."""
+    from syllabus.data.dataset import record_id, write_dataset
+    from syllabus.model import Phi, PhiConfig
+    from syllabus.tokenizer import train_tokenizer
+
+    texts = [f"def f{i}(x):\n    return x + {i}\n" for i in range(50)]
+    write_dataset(tmp_path / "code", [{"id": record_id(t), "text": t} for t in texts], stage="test")
+    tokenizer = train_tokenizer([tmp_path / "code"], vocab_size=400, out_dir=tmp_path / "m")
+    config = PhiConfig.preset("tiny", vocab_size=tokenizer.vocab_size, n_layer=1, n_embd=32, n_head=2, n_inner=64,
+                              rotary_dim=8)
+    Phi(config).save_pretrained(tmp_path / "m")
+    return tmp_path / "m"

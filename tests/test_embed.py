@@ -68,18 +68,8 @@ def test_minilm_embeds_offline():
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
 
-def test_lm_embedder_mean_pools_a_syllabus_model(tmp_path):
-    from syllabus.data.dataset import record_id, write_dataset
-    from syllabus.model import Phi, PhiConfig
-    from syllabus.tokenizer import train_tokenizer
-
-    texts = [f"def f{i}(x):\n    return x + {i}\n" for i in range(50)]
-    write_dataset(tmp_path / "code", [{"id": record_id(t), "text": t} for t in texts], stage="test")
-    tokenizer = train_tokenizer([tmp_path / "code"], vocab_size=400, out_dir=tmp_path / "m")
-    config = PhiConfig.preset("tiny", vocab_size=tokenizer.vocab_size, n_layer=1, n_embd=32, n_head=2, n_inner=64,
-                              rotary_dim=8)
-    Phi(config).save_pretrained(tmp_path / "m")
-    embedder = get_embedder(f"lm:{tmp_path / 'm'}")
+def test_lm_embedder_mean_pools_a_syllabus_model(tiny_model_dir):
+    embedder = get_embedder(f"lm:{tiny_model_dir}")
     batch = embedder.embed([DOCUMENTED, GLUE, ""])
     assert batch.shape == (3, 32) and np.isfinite(batch).all()
     # padding must not leak into the pooled vector: a text alone embeds the same as in a batch

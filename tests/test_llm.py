@@ -116,22 +116,12 @@ def test_kill_and_resume_resends_nothing_that_succeeded(tmp_path, sig):
         assert stats.get("duplicates", 0) <= 8
 
 
-def test_local_model_dir_backend_generates_in_process_and_caches(tmp_path):
-    from syllabus.data.dataset import record_id, write_dataset
-    from syllabus.model import Phi, PhiConfig
-    from syllabus.tokenizer import train_tokenizer
-
-    texts = [f"def f{i}(x):\n    return x + {i}\n" for i in range(50)]
-    write_dataset(tmp_path / "code", [{"id": record_id(t), "text": t} for t in texts], stage="test")
-    tokenizer = train_tokenizer([tmp_path / "code"], vocab_size=400, out_dir=tmp_path / "m")
-    config = PhiConfig.preset("tiny", vocab_size=tokenizer.vocab_size, n_layer=1, n_embd=32, n_head=2, n_inner=64,
-                                rotary_dim=8)
-    Phi(config).save_pretrained(tmp_path / "m")
-    client = LLMClient(f"local:{tmp_path / 'm'}", cache_dir=tmp_path / "cache")
+def test_local_model_dir_backend_generates_in_process_and_caches(tmp_path, tiny_model_dir):
+    client = LLMClient(f"local:{tiny_model_dir}", cache_dir=tmp_path / "cache")
     replies = client.complete_many(["def add(a, b):", "def f1(x):", "def add(a, b):"], samples=[0, 0, 1],
                                    max_tokens=8, temperature=1.0)
     assert all(r.ok and isinstance(r.text, str) for r in replies) and client.ledger.succeeded == 3
-    again = LLMClient(f"local:{tmp_path / 'm'}", cache_dir=tmp_path / "cache")
+    again = LLMClient(f"local:{tiny_model_dir}", cache_dir=tmp_path / "cache")
     assert [r.text for r in again.complete_many(["def add(a, b):"], samples=[1], max_tokens=8, temperature=1.0)] \
         == [replies[2].text]
     assert again.ledger.cached == 1 and again._local is None  # served from cache: the model was never loaded

@@ -27,6 +27,7 @@ from syllabus.config import Params, Recipe, StageContext, StageSpec, load_recipe
 from syllabus.console import console
 from syllabus.data.files import atomic_write_json, read_json
 from syllabus.errors import BadInput
+from syllabus.estimate import describe, stage_estimate
 
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
@@ -44,6 +45,7 @@ STAGES: dict[str, str] = {
     "curate.train": "syllabus.curate.classifier:train_stage",
     "curate.filter": "syllabus.curate.filter:filter_stage",
     "eval": "syllabus.eval.run:eval_stage",
+    "ablation": "syllabus.report.ablation:ablation_stage",
 }
 
 StageFunction = Callable[..., dict[str, Any]]
@@ -184,13 +186,18 @@ def run_recipe(
 
 
 def _print_plan(run_dir: Path, stages: list[PlannedStage]) -> None:
+    specs = {stage.spec.name: stage.spec for stage in stages}
     table = Table(title=f"plan for {run_dir}")
-    for column in ("stage", "uses", "inputs", "status"):
+    for column in ("stage", "uses", "inputs", "status", "estimate"):
         table.add_column(column)
+    total_hours = 0.0
     for stage in stages:
         inputs = ", ".join(f"{k}={v}" for k, v in stage.spec.inputs.items())
-        table.add_row(stage.spec.name, stage.spec.uses, inputs, stage_status(run_dir, stage))
+        estimate = stage_estimate(stage.spec, stage.params, specs)
+        total_hours += estimate.get("a100_hours", 0.0)
+        table.add_row(stage.spec.name, stage.spec.uses, inputs, stage_status(run_dir, stage), describe(estimate))
     console.print(table)
+    console.print(f"training total ≈ {total_hours:,.1f} A100-hours")
 
 
 def load_and_run(recipe_ref: str | Path, out: str | Path | None = None, **kwargs: Any) -> tuple[Path, dict]:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
-from syllabus.data.files import atomic_path, atomic_write_json, read_json
+from syllabus.data.files import atomic_path, atomic_write_json, read_json, sha256_file
 from syllabus.errors import BadInput
 
 SCHEMA_VERSION = 1
@@ -118,14 +118,6 @@ def _read_shard_file(path: Path, fmt: str) -> Iterator[dict]:
             raise BadInput(f"corrupt zstd shard ({e})", file=path) from None
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Dataset:
     """A complete dataset dir, read as a stream of records (constant memory)."""
 
@@ -186,7 +178,7 @@ class Dataset:
 
     def _verify_shard(self, shard: ShardInfo) -> None:
         path = self.shard_path(shard)
-        actual = _sha256_file(path)
+        actual = sha256_file(path)
         if actual != shard.sha256:
             raise BadInput(f"sha256 mismatch (manifest {shard.sha256[:12]}…, file {actual[:12]}…)", file=path)
 

@@ -9,7 +9,6 @@ so a dir named `step-*` is always whole; older ones are pruned only after the ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from syllabus.data.files import sha256_file
 from syllabus.errors import BadInput
 
 STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -47,14 +47,6 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -93,7 +85,7 @@ def save_checkpoint(root: str | Path, step: int, state: dict[str, Any], keep: in
     torch.save(state, tmp / "state.pt")
     with open(tmp / "state.pt", "rb+") as f:
         os.fsync(f.fileno())
-    (tmp / "done.json").write_text(json.dumps({"step": step, "sha256": _sha256(tmp / "state.pt")}) + "\n")
+    (tmp / "done.json").write_text(json.dumps({"step": step, "sha256": sha256_file(tmp / "state.pt")}) + "\n")
     shutil.rmtree(final, ignore_errors=True)  # an incomplete dir of the same name (no done.json)
     os.rename(tmp, final)
     _fsync_dir(root)
@@ -110,7 +102,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         done = json.loads((path / "done.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         raise BadInput("incomplete checkpoint (no valid done.json)", file=path) from None
-    if not state_file.exists() or _sha256(state_file) != done.get("sha256"):
+    if not state_file.exists() or sha256_file(state_file) != done.get("sha256"):
         raise BadInput("corrupt checkpoint (state.pt does not match its sha256 in done.json); "
                        "delete it to resume from the one before", file=state_file)
     try:

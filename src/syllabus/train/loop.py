@@ -29,7 +29,7 @@ from pydantic import Field
 
 from syllabus.config import Params, StageContext
 from syllabus.console import console, progress_bar
-from syllabus.data.files import atomic_write_json, atomic_write_text, read_json
+from syllabus.data.files import atomic_write_json, atomic_write_text, read_json, sha256_file
 from syllabus.errors import BadInput
 from syllabus.train.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from syllabus.train.config import TrainConfig, config_from_dict
@@ -45,7 +45,6 @@ from syllabus.train.dist import (
     load_full_state,
     wrap_model,
 )
-from syllabus.train.pack import file_sha256
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -80,7 +79,7 @@ def build_model(config: TrainConfig, data: PackedData, init: Path | None, saved_
         model_config = PhiConfig.from_dict(saved_config)
     elif init is not None:
         init_tokenizer = Path(init) / "tokenizer.json"
-        if init_tokenizer.exists() and file_sha256(init_tokenizer) != data.meta["tokenizer_sha256"]:
+        if init_tokenizer.exists() and sha256_file(init_tokenizer) != data.meta["tokenizer_sha256"]:
             raise BadInput("the model's tokenizer.json differs from the tokenizer the data was packed with",
                            file=init_tokenizer)
         pretrained = Phi.from_pretrained(init)

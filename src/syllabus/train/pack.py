@@ -36,7 +36,7 @@ from pydantic import Field
 from syllabus.config import Params, StageContext
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, record_id
-from syllabus.data.files import atomic_path, atomic_write_json, read_json
+from syllabus.data.files import atomic_path, atomic_write_json, read_json, sha256_file
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
 
@@ -55,10 +55,6 @@ def tokenizer_file(path: str | Path) -> Path:
     if not file.is_file():
         raise BadInput("no tokenizer.json (expected a tokenizer dir, model dir or tokenizer.json)", file=path)
     return file
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class PackParams(Params):
@@ -183,7 +179,7 @@ def pack(
     (out / META).unlink(missing_ok=True)
     parts = out / ".parts"
     # parts of a killed run are reused only if they were made the same way
-    fingerprint = {"tokenizer_sha256": file_sha256(tok_file), "val_fraction": params.val_fraction,
+    fingerprint = {"tokenizer_sha256": sha256_file(tok_file), "val_fraction": params.val_fraction,
                    "include_prompt": params.include_prompt, "datasets": [str(d.resolve()) for d in datasets]}
     if parts.exists() and (not (parts / "params.json").exists() or read_json(parts / "params.json") != fingerprint):
         shutil.rmtree(parts)
