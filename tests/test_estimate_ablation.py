@@ -1,0 +1,27 @@
+import json
+
+from syllabus.config import StageContext
+from syllabus.report.ablation import AblationParams, ablation_stage
+
+
+def test_dry_run_of_phi1_recipe_prints_plan_and_cost(cli, tmp_path):
+    result = cli("run", "phi-1", "--dry-run", "--out", str(tmp_path / "run"), COLUMNS="250")
+    assert result.returncode == 0, result.stderr
+    # phi-1: 1.42B parameters (as microsoft/phi-1), 36k steps x 1024 x 2048 tokens
+    assert "1,418M params, 75.50B tokens" in result.stderr
+    assert "training total ≈ 1,489.5 A100-hours" in result.stderr
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_ablation_table_and_conclusion(tmp_path):
+    state = tmp_path / ".state"
+    state.mkdir()
+    for name, nll in (("eval_a", 2.5), ("eval_b", 2.1)):
+        summary = {"humaneval": {"pass@1": 0.0, "nll": nll}, "mbpp": {"pass@1": 0.0, "nll": nll + 0.1}}
+        (state / f"{name}.json").write_text(json.dumps({"status": "done", "summary": summary}))
+    result = ablation_stage(AblationParams(), {"unfiltered": tmp_path / "eval_a", "filtered": tmp_path / "eval_b"},
+                            tmp_path / "ablation", StageContext(run_dir=tmp_path, stage="ablation"))
+    assert [row["arm"] for row in result["table"]] == ["unfiltered", "filtered"]
+    assert result["table"][1]["humaneval nll"] == 2.1 and result["table"][0]["mbpp nll"] == 2.6
+    assert result["conclusion"].startswith("best humaneval nll: filtered")
+    assert json.loads((tmp_path / "ablation" / "ablation.json").read_text()) == result
