@@ -28,6 +28,7 @@ Reads are never restricted.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import gc
@@ -344,13 +345,11 @@ def serve(config: dict) -> None:
         os.close(write_fd)
         data, timed_out = read_report(read_fd, deadline)
         os.close(read_fd)
-        if config["namespaced"]:
-            os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
-        else:
-            try:
+        with contextlib.suppress(ProcessLookupError):
+            if config["namespaced"]:
+                os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
+            else:
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         _, status = os.waitpid(pid, 0)
         if config["namespaced"]:  # reap orphans that were reparented to us
             while True:
