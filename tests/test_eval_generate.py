@@ -112,10 +112,11 @@ def test_cli_generate_greedy_from_a_local_hf_model(cli, tmp_path, tiny_hf_model)
 
 def test_eval_stage_with_a_syllabus_model_dir(tmp_path, tiny_syllabus_model):
     from syllabus.config import StageContext
+    from syllabus.eval.stage import EvalParams, eval_stage
 
-    params = eval_run.EvalParams(limit=2, max_new_tokens=8)
+    params = EvalParams(limit=2, max_new_tokens=8)
     ctx = StageContext(run_dir=tmp_path, stage="eval", workers=1)
-    summary = eval_run.eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx)
+    summary = eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx)
     assert set(summary) == {"humaneval", "mbpp"}
     for scores in summary.values():
         assert scores["pass@1"] == 0.0  # random weights
@@ -126,7 +127,7 @@ def test_eval_stage_with_a_syllabus_model_dir(tmp_path, tiny_syllabus_model):
     assert all(not any(x in s["completion"] for x in STOP) for s in samples)
     # a re-run (the recipe runner resuming) reuses the finished samples
     before = (tmp_path / "eval" / "humaneval" / "samples.jsonl").stat().st_mtime_ns
-    assert eval_run.eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx) == summary
+    assert eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx) == summary
     assert (tmp_path / "eval" / "humaneval" / "samples.jsonl").stat().st_mtime_ns == before
 
 
@@ -177,3 +178,17 @@ def test_generate_bad_options_exit_2(cli, tmp_path, args, message):
         base[flag] = value
     proc = cli("eval", "generate", *[x for kv in base.items() for x in kv])
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_eval_stage_adds_library_probes_and_offline_grade(tmp_path, tiny_syllabus_model):
+    from syllabus.config import StageContext
+    from syllabus.eval.stage import EvalParams, eval_stage
+
+    params = EvalParams(benchmarks=["unconventional"], limit=2, max_new_tokens=8, nll=False, probes=True,
+                        grade="offline")
+    summary = eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval",
+                         StageContext(run_dir=tmp_path, stage="eval", workers=1))
+    assert summary["unconventional"]["pass@1"] == 0.0
+    assert {"itertools", "collections", "json", "re"} <= set(summary["probes"]["libraries"])
+    assert summary["grade"]["samples"] == 2 and summary["grade"]["mean_score"] == 0.0  # tests stand in: all failed
+    assert "offline" in summary["grade"]["note"]

@@ -44,7 +44,7 @@ STAGES: dict[str, str] = {
     "curate.annotate": "syllabus.curate.judge:annotate_stage",
     "curate.train": "syllabus.curate.classifier:train_stage",
     "curate.filter": "syllabus.curate.filter:filter_stage",
-    "eval": "syllabus.eval.run:eval_stage",
+    "eval": "syllabus.eval.stage:eval_stage",
     "ablation": "syllabus.report.ablation:ablation_stage",
 }
 

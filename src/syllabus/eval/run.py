@@ -18,10 +18,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pydantic import Field
 
 from syllabus.benchmarks import Problem, check_program, load_benchmark, load_problem_file, task_key
-from syllabus.config import Params, StageContext
 from syllabus.console import console, progress_bar
 from syllabus.data.files import atomic_write_json, iter_jsonl, read_json, write_jsonl
 from syllabus.errors import BadInput
@@ -242,37 +240,3 @@ def nll_file(benchmark: str, model: str | ScoringModel, *, problems_path: str | 
         write_jsonl(out, rows)
     tokens = sum(r["tokens"] for r in rows)
     return {"nll": sum(r["nats"] for r in rows) / max(tokens, 1), "tokens": tokens, "tasks": len(rows)}
-
-
-class EvalParams(Params):
-    """Recipe params of the `eval` stage: input `model` (a model dir), or `model` here (a dir or URL)."""
-
-    benchmarks: list[str] = ["humaneval", "mbpp"]
-    model: str | None = None
-    n: int = Field(1, ge=1)
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(256, ge=1)
-    k: list[int] = [1]
-    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
-    limit: int | None = Field(None, ge=1, description="only the first N problems of each benchmark")
-    nll: bool = Field(True, description="also the NLL of canonical solutions (local models)")
-    batch_size: int = Field(8, ge=1)
-
-
-def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
-    """Recipe stage `eval`: per benchmark, OUT/<benchmark>/{samples,results}.jsonl, pass@k and NLL."""
-    spec = params.model or inputs.get("model")
-    if spec is None:
-        raise BadInput(f"{ctx.stage}: eval needs input 'model' (a model dir) or params.model")
-    model = open_model(str(spec), cache_dir=out / ".llm-cache", batch_size=params.batch_size)
-    sampling = Sampling(n=params.n, temperature=params.temperature, top_p=params.top_p,
-                        max_new_tokens=params.max_new_tokens, seed=ctx.seed)
-    summary = {}
-    for benchmark in params.benchmarks:
-        scores: dict[str, float] = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit,
-                                            ks=params.k, workers=ctx.workers, timeout=params.timeout)
-        if params.nll and hasattr(model, "nll"):
-            scores["nll"] = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
-        summary[benchmark] = scores
-    return summary
