@@ -31,6 +31,7 @@ class EvalParams(Params):
     batch_size: int = Field(8, ge=1)
     probes: bool = Field(False, description="also the library probes, per library (emergent library use)")
     grade: str | None = Field(None, description="judge for the unconventional benchmark: URL or 'offline'")
+    grade_model: str | None = Field(None, description="the judge's model name at that URL")
 
 
 def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
@@ -54,6 +55,6 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
                                        timeout=params.timeout)
     if params.grade and "unconventional" in params.benchmarks:
         summary["grade"] = grade_file(out / "unconventional" / "results.jsonl", judge=params.grade,
-                                      out=out / "unconventional" / "grades.jsonl", cache_dir=out / ".llm-cache",
+                                      model=params.grade_model, out=out / "unconventional" / "grades.jsonl", cache_dir=out / ".llm-cache",
                                       workers=ctx.workers, timeout=params.timeout)
     return summary
