@@ -55,6 +55,6 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
                                        timeout=params.timeout)
     if params.grade and "unconventional" in params.benchmarks:
         summary["grade"] = grade_file(out / "unconventional" / "results.jsonl", judge=params.grade,
-                                      model=params.grade_model, out=out / "unconventional" / "grades.jsonl", cache_dir=out / ".llm-cache",
-                                      workers=ctx.workers, timeout=params.timeout)
+                                      model=params.grade_model, out=out / "unconventional" / "grades.jsonl",
+                                      cache_dir=out / ".llm-cache", workers=ctx.workers, timeout=params.timeout)
     return summary
