@@ -60,7 +60,7 @@ def _methods_by_record(report: dict) -> dict[str, dict[str, float]]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("decontam")
-    params = DecontamParams(embedder="hashing", embed_cutoff=0.7, tau=0.8)
+    params = DecontamParams(embedder="minilm", embed_cutoff=0.85, tau=0.8)  # paraphrase needs a semantic model
     return decontaminate(_dataset(tmp_path), params=params, tasks=_tasks(), report_dir=tmp_path / "report",
                          prune_out=tmp_path / "pruned", split_out=tmp_path / "split"), tmp_path
 
@@ -70,7 +70,7 @@ def test_each_method_finds_the_contamination_it_is_designed_for(report):
     assert "ngram" in found["verbatim"] and "ngram" in found["reformatted"]
     assert found["renamed"]["ast"] == 1.0 and found["reformatted"]["ast"] == 1.0
     assert "ngram" not in found["renamed"]
-    assert found["paraphrased"]["embedding"] >= 0.7
+    assert found["paraphrased"]["embedding"] >= 0.85
 
 
 def test_clean_records_are_not_flagged_and_are_kept(report):
