@@ -106,7 +106,9 @@ def make_app(*, latency: float, plan: list[str], fault_rate: float, retry_after:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto must be named: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and
+    # without it the response body (uvicorn's second send) waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     app = make_app(latency=args.latency, plan=[f for f in args.plan.split(",") if f],
