@@ -97,7 +97,7 @@ def test_textbook_cli_offline_then_rerun_resends_nothing(cli, tmp_path):
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout.splitlines()[-1])["llm"] == {
         "sent": 0, "succeeded": 0, "cached": 16, "retries": 0, "failed": 0, "prompt_tokens": 0,
-        "completion_tokens": 0, "cost_usd": 0.0, "errors": {}}
+        "completion_tokens": 0, "cost_usd": 0.0, "errors": {}, "by_endpoint": {}}
     assert sorted(r["id"] for r in Dataset(out).records()) == sorted(r["id"] for r in records)
 
 

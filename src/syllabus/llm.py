@@ -10,9 +10,15 @@ OFFLINE_BACKENDS or with `register_offline`; a template writer, not a model), or
 (a syllabus or Hugging Face phi model dir, generated in-process in batches; chat messages are
 joined into one prompt, since the local models are base code models).
 
-Every request is keyed by (model, messages or prompt, sampling params, sample index). A reply that
-succeeded is stored under that key in an sqlite cache, committed before the next one, so a re-run
-after a kill re-sends only what never came back. A failure after retries comes back as
+Several OpenAI-compatible servers (e.g. one vLLM per GPU node) share the work when `endpoint` is a
+list or a comma-separated string of URLs: each gets `concurrency` requests in flight, new requests
+go to the least busy one, and a request that fails on one (refused connection, 5xx, timeout) is
+retried on another. The cache, ledger and budget are shared; provenance names the server that answered.
+
+Every request is keyed by (model, messages or prompt, sampling params, sample index), never by the
+server. A reply that succeeded is committed under that key in an sqlite cache before it counts as
+done (one commit per event-loop turn serves all replies of that turn), so a re-run after a kill
+re-sends only what never came back: after SIGKILL, at most the requests in flight at that moment. A failure after retries comes back as
 `Reply(text=None, error=...)`; one bad request never raises. The ledger counts tokens and cost, and
 a `budget_usd` cap reserves each request's worst-case cost before sending it, so spend never passes
 the cap: requests that would pass it come back with error "budget exhausted".
@@ -34,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 
 from syllabus.console import progress_bar
@@ -105,6 +112,7 @@ class Ledger:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    by_endpoint: dict[str, int] = field(default_factory=dict)  # replies each endpoint answered
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"cost_usd": round(self.cost_usd, 6)}
@@ -159,6 +167,7 @@ class Retryable(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.endpoint: Endpoint | None = None  # where it failed, so that the retry can go elsewhere
 
 
 class Fatal(Exception):
@@ -178,8 +187,25 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: fall back to backoff
 
 
+def split_endpoints(endpoint: str | Sequence[str]) -> list[str]:
+    """`"http://a/v1,http://b/v1"` or a list of endpoints (or both) -> one endpoint per item."""
+    items = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+    parts = [part for item in items
+             for part in (item.split(",") if item.startswith(("http://", "https://")) else [item])]
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _cache_row(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+            "endpoint": reply.provenance["endpoint"], "time": time.time()}
+
+
 class ReplyCache:
-    """Successful replies by request key, in sqlite: each insert is its own committed transaction."""
+    """Successful replies by request key, in sqlite (WAL: a killed process loses no committed row).
+
+    `store` waits until its row is committed; one commit serves every reply stored in the same
+    event-loop turn, so a reply counts as done only once it is on disk, and a kill can lose only
+    replies still in flight (at most the concurrency)."""
 
     def __init__(self, cache_dir: str | Path | None):
         if cache_dir is None:
@@ -191,67 +217,195 @@ class ReplyCache:
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
         self.db.commit()
+        self._commit: asyncio.Future | None = None
 
     def get(self, key: str) -> dict | None:
         row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, reply: dict) -> None:
+        """Add a row to the open transaction (`commit` or `store` makes it durable)."""
         self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply)))
+
+    def commit(self) -> None:
         self.db.commit()
+
+    async def store(self, key: str, reply: dict) -> None:
+        self.put(key, reply)
+        if self._commit is None:
+            loop = asyncio.get_running_loop()
+            self._commit = loop.create_future()
+            loop.call_soon(self._commit_turn)
+        await asyncio.shield(self._commit)
+
+    def _commit_turn(self) -> None:
+        done, self._commit = self._commit, None
+        try:
+            self.commit()
+        except sqlite3.Error as e:
+            done.set_exception(e)
+        else:
+            done.set_result(None)
+
+
+@dataclass
+class Endpoint:
+    """One OpenAI-compatible server: its share of the requests and its kept-alive connections."""
+
+    url: httpx.URL
+    label: str  # the URL without credentials: what provenance and the ledger name
+    concurrency: int
+    outstanding: int = 0
+    failing: int = 0  # retryable failures since its last success: others are preferred meanwhile
+    down_until: float = 0.0  # nothing is sent before this (429 Retry-After, refused connections)
+    down_streak: int = 0
+    idle: list[tuple[float, httpcore.AsyncHTTPConnection]] = field(default_factory=list)
 
 
 class HTTPBackend:
-    """POSTs to an OpenAI-compatible server's /chat/completions or /completions.
+    """POSTs to OpenAI-compatible servers' /chat/completions or /completions.
 
-    Each concurrency slot has its own one-connection httpx client: httpcore scans every pooled
-    connection on each request, so one shared pool of 64 connections spends most of its time
-    there (measured: 8x slower than this at concurrency 64)."""
+    Requests go to the endpoint with the fewest outstanding requests (each holds at most
+    `concurrency`), preferring ones that are not failing; a retry after a failure goes to another
+    endpoint when one is up. Connections are httpcore's (httpx's engine) without httpx's client
+    layer, one kept-alive connection per slot: URL merging, cookies and a pool scan cost more CPU
+    than the request itself at hundreds of requests a second."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None, timeout: float, concurrency: int):
-        url = httpx.URL(base_url)
-        if url.path in ("", "/"):
-            url = url.copy_with(path="/v1")
-        self.base_url = str(url).rstrip("/")
+    IDLE_REUSE_S = 2.0  # servers close idle keep-alive connections (uvicorn/vLLM after 5 s)
+
+    def __init__(self, urls: list[str], model: str, *, api_key: str | None, timeout: float, concurrency: int,
+                 backoff: float, max_backoff: float):
+        self.endpoints = []
+        for base_url in urls:
+            url = httpx.URL(base_url)
+            if url.path in ("", "/"):
+                url = url.copy_with(path="/v1")
+            label = str(url.copy_with(username=None, password=None)).rstrip("/")
+            self.endpoints.append(Endpoint(url, label, concurrency))
         self.model = model
         self.api_key = api_key
-        self.timeout = timeout
-        self.concurrency = concurrency
-        self.clients: list[httpx.AsyncClient] = []
+        self.timeouts = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self.slots = asyncio.Semaphore(concurrency * len(self.endpoints))
+        self.ssl_context = None
 
     async def __aenter__(self) -> HTTPBackend:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         # building an SSL context reads the CA bundle (~0.25 s): once, and only for https
-        ssl_context = httpx.create_ssl_context() if self.base_url.startswith("https:") else False
-        self.clients = [httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout,
-                                          limits=limits, verify=ssl_context) for _ in range(self.concurrency)]
+        if any(e.url.scheme == "https" for e in self.endpoints):
+            self.ssl_context = httpx.create_ssl_context()
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await asyncio.gather(*(client.aclose() for client in self.clients))
+        for endpoint in self.endpoints:
+            for _, connection in endpoint.idle:
+                await connection.aclose()
+            endpoint.idle.clear()
 
-    async def send(self, request: Request, slot: int) -> tuple[str, int | None, int | None]:
-        path = "/chat/completions" if request.kind == "chat" else "/completions"
+    def others_up(self, endpoint: Endpoint | None) -> bool:
+        now = time.monotonic()
+        return any(e is not endpoint and e.down_until <= now for e in self.endpoints)
+
+    def marked_down(self, endpoint: Endpoint | None) -> bool:
+        return endpoint is not None and endpoint.down_until > time.monotonic()
+
+    async def acquire(self, avoid: Endpoint | None) -> Endpoint:
+        """A slot at the least busy endpoint that is up (waiting while none is), `avoid` last."""
+        await self.slots.acquire()
+        try:
+            while True:
+                now = time.monotonic()
+                room = [e for e in self.endpoints if e.outstanding < e.concurrency]  # never empty: slots
+                up = [e for e in room if e.down_until <= now]
+                if up:
+                    endpoint = min(up, key=lambda e: (e is avoid, e.failing > 0, e.outstanding))
+                    endpoint.outstanding += 1
+                    return endpoint
+                await asyncio.sleep(min(e.down_until for e in room) - now)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def _mark_down(self, endpoint: Endpoint, seconds: float | None) -> None:
+        """No requests to this endpoint for a while: `seconds` (Retry-After), or a back-off that
+        doubles with each refused connection (only the first failure after it came back counts)."""
+        now = time.monotonic()
+        if seconds is None:
+            if endpoint.down_until > now:
+                return
+            endpoint.down_streak += 1
+            seconds = min(self.max_backoff, self.backoff * 2 ** (endpoint.down_streak - 1))
+        endpoint.down_until = max(endpoint.down_until, now + seconds)
+
+    async def _connection(self, endpoint: Endpoint) -> httpcore.AsyncHTTPConnection:
+        now = time.monotonic()
+        while endpoint.idle:
+            since, connection = endpoint.idle.pop()
+            if now - since < self.IDLE_REUSE_S:
+                return connection
+            await connection.aclose()
+        url = endpoint.url
+        return httpcore.AsyncHTTPConnection(httpcore.Origin(url.raw_scheme, url.raw_host, url.port or
+                                                            (443 if url.scheme == "https" else 80)),
+                                            ssl_context=self.ssl_context)
+
+    def release(self, endpoint: Endpoint) -> None:
+        endpoint.outstanding -= 1
+        self.slots.release()
+
+    async def send(self, request: Request, endpoint: Endpoint) -> tuple[str, int | None, int | None, str]:
+        """One attempt in an acquired slot; raises Retryable (naming the endpoint that failed) or Fatal."""
+        connection = await self._connection(endpoint)
+        try:
+            text, prompt_tokens, completion_tokens = await self._post(connection, endpoint, request)
+        except Retryable as e:
+            endpoint.failing += 1
+            e.endpoint = endpoint
+            raise
+        else:
+            endpoint.failing = endpoint.down_streak = 0
+            return text, prompt_tokens, completion_tokens, endpoint.label
+        finally:
+            if connection.is_available():  # the response was read whole: keep the connection
+                endpoint.idle.append((time.monotonic(), connection))
+            else:
+                await connection.aclose()
+
+    async def _post(self, connection, endpoint: Endpoint, request: Request) -> tuple[str, int | None, int | None]:
         field_name = "messages" if request.kind == "chat" else "prompt"
         body = {"model": self.model, field_name: request.body, **request.params}
         if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
             body["seed"] = int(request.params.get("seed") or 0) + request.sample
+        content = json.dumps(body, ensure_ascii=False).encode()
+        url = endpoint.url
+        target = url.raw_path.rstrip(b"/") + (b"/chat/completions" if request.kind == "chat" else b"/completions")
+        headers = [(b"Host", url.netloc), (b"Content-Type", b"application/json"), (b"Accept", b"application/json"),
+                   (b"Content-Length", str(len(content)).encode())]
+        if self.api_key:
+            headers.append((b"Authorization", f"Bearer {self.api_key}".encode()))
         try:
-            response = await self.clients[slot].post(path, json=body)
-        except httpx.TimeoutException:
+            response = await connection.request(b"POST", httpcore.URL(scheme=url.raw_scheme, host=url.raw_host,
+                                                                      port=url.port, target=target),
+                                                headers=headers, content=content, extensions=self.timeouts)
+        except httpcore.TimeoutException as e:
+            if isinstance(e, httpcore.ConnectTimeout):
+                self._mark_down(endpoint, None)
             raise Retryable("timeout") from None
-        except httpx.TransportError as e:
+        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as e:
+            if isinstance(e, httpcore.ConnectError):
+                self._mark_down(endpoint, None)
             raise Retryable(f"connection error ({e.__class__.__name__})") from None
-        status = response.status_code
+        status = response.status
         if status == 429:
-            raise Retryable("rate limited (429)", _parse_retry_after(response.headers.get("retry-after")))
+            retry_after = _parse_retry_after(next((v.decode() for k, v in response.headers
+                                                   if k.lower() == b"retry-after"), None))
+            self._mark_down(endpoint, retry_after)
+            raise Retryable("rate limited (429)", retry_after)
         if status >= 500:
             raise Retryable(f"server error ({status})")
         if status >= 400:
-            raise Fatal(f"HTTP {status}: {response.text[:200]}")
+            raise Fatal(f"HTTP {status}: {response.content[:200].decode(errors='replace')}")
         try:
-            data = response.json()
+            data = json.loads(response.content)
             choice = data["choices"][0]
             text = choice["message"]["content"] if request.kind == "chat" else choice["text"]
             if not isinstance(text, str):
@@ -266,6 +420,7 @@ class OfflineRunner:
     """An offline backend behind the async interface (it is fast and deterministic: no retries needed)."""
 
     def __init__(self, name: str):
+        self.name = f"offline:{name}"
         self.fn = offline_backend(name)
 
     async def __aenter__(self) -> OfflineRunner:
@@ -274,16 +429,23 @@ class OfflineRunner:
     async def __aexit__(self, *exc) -> None:
         pass
 
-    async def send(self, request: Request, slot: int) -> tuple[str, int | None, int | None]:
-        return self.fn(request.prompt_text, request.sample), None, None
+    async def acquire(self, avoid: None) -> None:
+        pass
+
+    def release(self, endpoint: None) -> None:
+        pass
+
+    async def send(self, request: Request, endpoint: None) -> tuple[str, int | None, int | None, str]:
+        return self.fn(request.prompt_text, request.sample), None, None, self.name
 
 
 class LLMClient:
-    """Batch requests to one endpoint with bounded concurrency, retries, a cache and a budget."""
+    """Batch requests to one endpoint (or several OpenAI-compatible ones) with bounded concurrency,
+    retries, a cache and a budget."""
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Sequence[str],
         model: str | None = None,
         *,
         concurrency: int = 8,
@@ -298,7 +460,12 @@ class LLMClient:
     ):
         if concurrency < 1:
             raise BadInput(f"concurrency must be at least 1, got {concurrency}")
-        self.endpoint = endpoint
+        self.endpoints = split_endpoints(endpoint)
+        if not self.endpoints:
+            raise BadInput("no endpoint given")
+        if len(self.endpoints) > 1 and not all(e.startswith(("http://", "https://")) for e in self.endpoints):
+            raise BadInput(f"several endpoints must all be http(s) URLs: {', '.join(self.endpoints)}")
+        endpoint = self.endpoint = ",".join(self.endpoints)
         self.concurrency = concurrency
         self.budget_usd = budget_usd
         self.timeout = timeout
@@ -325,6 +492,9 @@ class LLMClient:
             self._local: LocalModel | None = None
         else:
             raise BadInput(f"unknown endpoint {endpoint!r} (expected http(s)://..., offline:NAME or local:DIR)")
+        self.label = endpoint  # what provenance names: the endpoint(s) without credentials
+        if self.backend_kind == "http":
+            self.label = ",".join(str(httpx.URL(e).copy_with(username=None, password=None)) for e in self.endpoints)
         self.cache = ReplyCache(cache_dir)
         self.ledger = Ledger()
         self._reserved = 0.0
@@ -398,37 +568,24 @@ class LLMClient:
 
     def _backend(self):
         if self.backend_kind == "http":
-            return HTTPBackend(self.endpoint, self.model, api_key=self.api_key, timeout=self.timeout,
-                               concurrency=self.concurrency)
+            return HTTPBackend(self.endpoints, self.model, api_key=self.api_key, timeout=self.timeout,
+                               concurrency=self.concurrency, backoff=self.backoff, max_backoff=self.max_backoff)
         return OfflineRunner(self.endpoint.removeprefix("offline:"))
 
     async def _run(self, kind: str, requests: list[Request], on_reply: Callable[[Reply], None] | None) -> list[Reply]:
-        slots: asyncio.Queue[int] = asyncio.Queue()
-        for slot in range(self.concurrency):
-            slots.put_nowait(slot)
         async with self._backend() as backend:
 
             async def one(request: Request) -> Reply:
                 reply = self._cached(request)
                 if reply is None:
-                    slot = await slots.get()
-                    try:
-                        if self._stopping:
-                            reply = self._fail(request, "interrupted")
-                        else:
-                            reply = await self._send(backend, request, slot)
-                    finally:
-                        slots.put_nowait(slot)
+                    reply = await self._send(backend, request)
                 if on_reply is not None:
                     on_reply(reply)
                 return reply
 
             return await asyncio.gather(*(one(r) for r in requests))
 
-    def _provenance(self, request: Request) -> dict[str, Any]:
-        endpoint = self.endpoint
-        if self.backend_kind == "http":
-            endpoint = str(httpx.URL(endpoint).copy_with(username=None, password=None))
+    def _provenance(self, request: Request, endpoint: str) -> dict[str, Any]:
         return {"endpoint": endpoint, "model": self.model, "prompt_hash": request.key[:16],
                 "params": request.params, "sample": request.sample}
 
@@ -438,7 +595,7 @@ class LLMClient:
             return None
         self.ledger.cached += 1
         return Reply(hit["text"], hit["prompt_tokens"], hit["completion_tokens"], cached=True,
-                     provenance=self._provenance(request))
+                     provenance=self._provenance(request, hit.get("endpoint") or self.label))
 
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.prices[0] + completion_tokens * self.prices[1]) / 1e6
@@ -451,51 +608,58 @@ class LLMClient:
         self.ledger.failed += 1
         kind = error.split(" (")[0].split(":")[0]
         self.ledger.errors[kind] = self.ledger.errors.get(kind, 0) + 1
-        return Reply(None, error=error, provenance=self._provenance(request))
+        return Reply(None, error=error, provenance=self._provenance(request, self.label))
 
-    async def _send(self, backend, request: Request, slot: int) -> Reply:
+    async def _send(self, backend, request: Request) -> Reply:
         reserve = self._worst_case_cost(request)
         if self.budget_usd is not None and self.ledger.cost_usd + self._reserved + reserve > self.budget_usd:
             return self._fail(request, BUDGET_EXHAUSTED)
         self._reserved += reserve
         try:
-            return await self._send_with_retries(backend, request, slot)
+            return await self._send_with_retries(backend, request)
         finally:
             self._reserved -= reserve
 
-    async def _send_with_retries(self, backend, request: Request, slot: int) -> Reply:
-        last_error = ""
+    async def _send_with_retries(self, backend, request: Request) -> Reply:
+        last_error, failed_at = "", None
         for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.ledger.retries += 1
-            self.ledger.sent += 1
+            slot = await backend.acquire(failed_at)
             try:
-                text, prompt_tokens, completion_tokens = await backend.send(request, slot)
+                if self._stopping:
+                    return self._fail(request, "interrupted")
+                if attempt:
+                    self.ledger.retries += 1
+                self.ledger.sent += 1
+                text, prompt_tokens, completion_tokens, endpoint = await backend.send(request, slot)
             except Retryable as e:
-                last_error = e.reason
+                last_error, failed_at = e.reason, e.endpoint
                 if attempt == self.max_retries:
                     break
-                # full jitter (AWS style) unless the server said how long to wait
-                delay = e.retry_after if e.retry_after is not None else \
-                    random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
-                await asyncio.sleep(delay)
+                # a refused or rate-limited endpoint is marked down until it may be tried again; after
+                # other failures, fail over to another endpoint at once, or back off (full jitter)
+                if not backend.marked_down(failed_at) and not backend.others_up(failed_at):
+                    await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
                 continue
             except Fatal as e:
                 return self._fail(request, str(e))
-            return self._succeed(request, text, prompt_tokens, completion_tokens)
+            finally:
+                backend.release(slot)
+            reply = self._succeed(request, text, prompt_tokens, completion_tokens, endpoint)
+            await self.cache.store(request.key, _cache_row(reply))  # done only once it is on disk
+            return reply
         return self._fail(request, f"{last_error} (after {self.max_retries + 1} attempts)")
 
-    def _succeed(self, request: Request, text: str, prompt_tokens: int | None, completion_tokens: int | None) -> Reply:
-        """Count, bill and cache a reply (committed before the next one is handled)."""
+    def _succeed(self, request: Request, text: str, prompt_tokens: int | None, completion_tokens: int | None,
+                 endpoint: str) -> Reply:
+        """Count and bill a reply (the caller caches it before handing it on)."""
         prompt_tokens = prompt_tokens if prompt_tokens is not None else _estimate_tokens(request.prompt_text)
         completion_tokens = completion_tokens if completion_tokens is not None else _estimate_tokens(text)
         self.ledger.succeeded += 1
+        self.ledger.by_endpoint[endpoint] = self.ledger.by_endpoint.get(endpoint, 0) + 1
         self.ledger.prompt_tokens += prompt_tokens
         self.ledger.completion_tokens += completion_tokens
         self.ledger.cost_usd += self._cost(prompt_tokens, completion_tokens)
-        self.cache.put(request.key, {"text": text, "prompt_tokens": prompt_tokens,
-                                     "completion_tokens": completion_tokens, "time": time.time()})
-        return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request))
+        return Reply(text, prompt_tokens, completion_tokens, provenance=self._provenance(request, endpoint))
 
     def _run_local(self, requests: list[Request], on_reply: Callable[[Reply], None]) -> list[Reply]:
         """Generate the uncached requests in-process, one batched `generate` call per
@@ -513,6 +677,9 @@ class LLMClient:
             params = requests[indices[0]].params
             texts = self._local.complete([requests[i].flat_text for i in indices], params, sample)
             for i, text in zip(indices, texts):
-                replies[i] = self._succeed(requests[i], text, None, None)
+                replies[i] = self._succeed(requests[i], text, None, None, self.label)
+                self.cache.put(requests[i].key, _cache_row(replies[i]))
+            self.cache.commit()
+            for i in indices:
                 on_reply(replies[i])
         return replies
