@@ -81,6 +81,8 @@ def test_offline_backend_and_unknown_endpoints():
         LLMClient("offline:nope")
     with pytest.raises(BadInput, match="unknown endpoint"):
         LLMClient("ftp://x")
+    with pytest.raises(BadInput, match="several endpoints must all be http"):
+        LLMClient(["http://127.0.0.1:9/v1", "offline:shout"])
 
 
 KILLABLE = """
@@ -127,3 +129,42 @@ def test_local_model_dir_backend_generates_in_process_and_caches(tmp_path, tiny_
     assert again.ledger.cached == 1 and again._local is None  # served from cache: the model was never loaded
     with pytest.raises(BadInput, match="no such model dir"):
         LLMClient(f"local:{tmp_path / 'nope'}")
+
+
+def test_several_endpoints_share_the_work_and_fail_over_from_a_failing_one(tmp_path):
+    with FaultServer(latency=0.01) as a, FaultServer(latency=0.01) as b, \
+            FaultServer(fault_rate=1.0, faults="500") as failing:
+        # a list, comma-separated strings, or both; port 9 refuses connections
+        client = LLMClient([f"{a.url},{failing.url}", b.url, "http://127.0.0.1:9/v1"], model="m",
+                           cache_dir=tmp_path, concurrency=4, backoff=0.01)
+        replies = client.complete_many([f"prompt {i}" for i in range(120)], max_tokens=8)
+        served = {a.url: a.stats(), b.url: b.stats(), failing.url: failing.stats()}
+        again = LLMClient([b.url, a.url], model="m", cache_dir=tmp_path, concurrency=4)
+        rerun = again.complete_many([f"prompt {i}" for i in range(120)], max_tokens=8)
+        resent = a.stats()["requests"] + b.stats()["requests"] - served[a.url]["requests"] - served[b.url]["requests"]
+    assert all(r.ok for r in replies) and client.ledger.failed == 0
+    # the failing server is tried, then rested with a growing back-off (each probe costs a retry)
+    assert 4 <= served[failing.url]["requests"] <= 20 and served[failing.url].get("succeeded", 0) == 0
+    answered = {url: stats.get("succeeded", 0) for url, stats in served.items()}
+    assert answered[a.url] > 20 and answered[b.url] > 20 and answered[a.url] + answered[b.url] == 120
+    assert served[a.url].get("duplicates", 0) == served[b.url].get("duplicates", 0) == 0
+    assert client.ledger.by_endpoint == {url: n for url, n in answered.items() if n}
+    assert {r.provenance["endpoint"] for r in replies} == {a.url, b.url}
+    # one shared cache whatever server answered: the re-run sends nothing and keeps who answered
+    assert resent == 0 and again.ledger.cached == 120 and again.ledger.sent == 0
+    assert [r.provenance["endpoint"] for r in rerun] == [r.provenance["endpoint"] for r in replies]
+
+
+def test_several_endpoints_killed_and_resumed_answer_each_request_once(tmp_path):
+    with FaultServer(latency=0.02) as a, FaultServer(latency=0.02) as b:
+        child = subprocess.Popen([sys.executable, "-c", KILLABLE, f"{a.url},{b.url}", str(tmp_path)],
+                                 env={"PYTHONPATH": str(REPO / "src")}, stderr=subprocess.DEVNULL)
+        while a.stats().get("requests", 0) + b.stats().get("requests", 0) < 60:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)
+        client = LLMClient([a.url, b.url], model="m", cache_dir=tmp_path, concurrency=8)
+        replies = client.complete_many([f"prompt {i}" for i in range(200)], max_tokens=8)
+        stats = [a.stats(), b.stats()]
+    assert child.returncode == 130 and all(r.ok for r in replies) and 60 <= client.ledger.cached < 200
+    assert sum(s["succeeded"] for s in stats) == 200 and sum(s.get("duplicates", 0) for s in stats) == 0

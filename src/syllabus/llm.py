@@ -35,6 +35,7 @@ import random
 import signal
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -286,7 +287,7 @@ class HTTPBackend:
         self.api_key = api_key
         self.timeouts = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
         self.backoff, self.max_backoff = backoff, max_backoff
-        self.slots = asyncio.Semaphore(concurrency * len(self.endpoints))
+        self.waiters: deque[asyncio.Future] = deque()  # requests waiting for a slot
         self.ssl_context = None
 
     async def __aenter__(self) -> HTTPBackend:
@@ -308,26 +309,49 @@ class HTTPBackend:
     def marked_down(self, endpoint: Endpoint | None) -> bool:
         return endpoint is not None and endpoint.down_until > time.monotonic()
 
+    def _choose(self, avoid: Endpoint | None, now: float) -> Endpoint | None:
+        up = [e for e in self.endpoints if e.down_until <= now]
+        pool = [e for e in up if e is not avoid] or up  # a retry goes elsewhere when it can
+        healthy = [e for e in pool if not e.failing]
+        if healthy:  # while others answer, a failing endpoint gets one probe request at a time
+            pool = healthy + [e for e in pool if e.failing and not e.outstanding]
+        free = [e for e in pool if e.outstanding < e.concurrency]
+        return min(free, key=lambda e: (e.failing > 0, e.outstanding)) if free else None
+
     async def acquire(self, avoid: Endpoint | None) -> Endpoint:
-        """A slot at the least busy endpoint that is up (waiting while none is), `avoid` last."""
-        await self.slots.acquire()
-        try:
-            while True:
-                now = time.monotonic()
-                room = [e for e in self.endpoints if e.outstanding < e.concurrency]  # never empty: slots
-                up = [e for e in room if e.down_until <= now]
-                if up:
-                    endpoint = min(up, key=lambda e: (e is avoid, e.failing > 0, e.outstanding))
-                    endpoint.outstanding += 1
-                    return endpoint
-                await asyncio.sleep(min(e.down_until for e in room) - now)
-        except BaseException:
-            self.slots.release()
-            raise
+        """A slot at the least busy endpoint that is up, `avoid` only if no other is up; waits
+        (first come, first served) while there is none."""
+        while True:
+            now = time.monotonic()
+            endpoint = self._choose(avoid, now)
+            if endpoint is not None:
+                endpoint.outstanding += 1
+                return endpoint
+            # woken by a release; or, since a release may free a slot this request may not take,
+            # when an endpoint comes back up or a failing one could take a probe
+            down = [e.down_until - now for e in self.endpoints if e.down_until > now]
+            wait = min(down) if down else 1.0 if any(e.failing for e in self.endpoints) else None
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                async with asyncio.timeout(wait):
+                    await waiter
+            except TimeoutError:
+                pass
+            finally:
+                waiter.cancel()
+
+    def release(self, endpoint: Endpoint) -> None:
+        endpoint.outstanding -= 1
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     def _mark_down(self, endpoint: Endpoint, seconds: float | None) -> None:
         """No requests to this endpoint for a while: `seconds` (Retry-After), or a back-off that
-        doubles with each refused connection (only the first failure after it came back counts)."""
+        doubles with each failure after it came back up (failures of requests sent before do not count)."""
         now = time.monotonic()
         if seconds is None:
             if endpoint.down_until > now:
@@ -348,10 +372,6 @@ class HTTPBackend:
                                                             (443 if url.scheme == "https" else 80)),
                                             ssl_context=self.ssl_context)
 
-    def release(self, endpoint: Endpoint) -> None:
-        endpoint.outstanding -= 1
-        self.slots.release()
-
     async def send(self, request: Request, endpoint: Endpoint) -> tuple[str, int | None, int | None, str]:
         """One attempt in an acquired slot; raises Retryable (naming the endpoint that failed) or Fatal."""
         connection = await self._connection(endpoint)
@@ -359,6 +379,8 @@ class HTTPBackend:
             text, prompt_tokens, completion_tokens = await self._post(connection, endpoint, request)
         except Retryable as e:
             endpoint.failing += 1
+            if any(other is not endpoint and not other.failing for other in self.endpoints):
+                self._mark_down(endpoint, None)  # the others answer meanwhile; a probe after the back-off
             e.endpoint = endpoint
             raise
         else:
