@@ -124,6 +124,19 @@ def test_textbook_over_http_with_faults_and_a_budget_that_runs_out_then_resumes(
     assert stats["fault_500"] == stats["fault_garbled"] == 12
 
 
+def test_textbook_cli_spreads_requests_over_several_teachers(cli, tmp_path):
+    out = tmp_path / "book"
+    with FaultServer(respond="offline:textbook", latency=0.02) as a, \
+            FaultServer(respond="offline:textbook", latency=0.02) as b:
+        result = cli("synth", "textbook", "--out", str(out), "--n", "16", "--batch-size", "8", "--concurrency", "2",
+                     "--model", "teacher", "--teacher", a.url, "--teacher", b.url)
+        answered = [a.stats().get("succeeded", 0), b.stats().get("succeeded", 0)]
+    assert result.returncode == 0, result.stderr
+    assert min(answered) > 0 and sum(answered) == 16
+    assert {record["teacher"] for record in Dataset(out).records()} == {a.url, b.url}
+    assert TextbookParams(teacher=[f"{a.url},{b.url}"]).teacher == TextbookParams(teacher=[a.url, b.url]).teacher
+
+
 def test_textbook_stage_runs_in_a_recipe(cli, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: t\nstages:\n  - name: book\n    uses: synth.textbook\n    params: {n: 6, batch_size: 3}\n")

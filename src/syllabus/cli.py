@@ -197,7 +197,8 @@ def curate_filter(
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-TeacherOpt = Annotated[str, typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server, offline:NAME or local:DIR.")]
+TeacherOpt = Annotated[list[str], typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or "
+                                                     "comma-separate URLs, to spread requests over several), offline:NAME or local:DIR.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
 NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")]
@@ -223,7 +224,7 @@ def _synth_result(dataset, key: str) -> None:
 @synth_app.command("textbook")
 def synth_textbook(
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    teacher: TeacherOpt = "offline:textbook",
+    teacher: TeacherOpt = ["offline:textbook"],
     model: ModelOpt = None,
     n: NOpt = 100,
     concurrency: ConcurrencyOpt = 8,
@@ -250,7 +251,7 @@ def synth_textbook(
 @synth_app.command("exercises")
 def synth_exercises(
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    teacher: TeacherOpt = "offline:exercises",
+    teacher: TeacherOpt = ["offline:exercises"],
     model: ModelOpt = None,
     n: NOpt = 100,
     concurrency: ConcurrencyOpt = 8,

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from syllabus.config import Params
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, DatasetWriter, _read_shard_file, record_id
-from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply
+from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply, split_endpoints
 from syllabus.synth.diversity import NearDuplicates, diversity_summary
 from syllabus.synth.offline import NOTE as OFFLINE_NOTE
 
@@ -91,7 +91,8 @@ def synthesize(
 class TeacherParams(Params):
     """What both synthesis stages take: who the teacher is, how much to ask and how to ask."""
 
-    teacher: str = Field("offline:textbook", description="http(s) URL, offline:NAME or local:DIR")
+    teacher: str = Field("offline:textbook", description="http(s) URL (or a list of them: the requests are "
+                                                          "spread over the servers), offline:NAME or local:DIR")
     model: str | None = None
     n: int = Field(100, ge=1, description="prompts to send")
     concurrency: int = Field(8, ge=1)
@@ -103,6 +104,12 @@ class TeacherParams(Params):
     dedup_threshold: float = Field(0.8, gt=0, le=1)
     cache_dir: str | None = Field(None, description="reply cache (default: OUT/llm-cache)")
     prices: tuple[float, float] | None = Field(None, description="USD per million prompt, completion tokens")
+
+    @field_validator("teacher", mode="before")
+    @classmethod
+    def several_teachers(cls, value: Any) -> Any:
+        """A list of servers is kept as LLMClient reads it: one comma-separated string."""
+        return ",".join(split_endpoints(value)) if isinstance(value, list) else value
 
 
 def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
