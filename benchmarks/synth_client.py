@@ -5,9 +5,12 @@
 At concurrency c and server latency L the theoretical maximum is c / L requests per second; the
 client (with its sqlite reply cache on) is measured against it and against the `openai` SDK's
 AsyncOpenAI client with a semaphore at the same concurrency (no cache, no ledger); client CPU time
-per request is printed too, since on a busy machine CPU, not the client, caps throughput. Then a client
-process is killed mid-run (SIGTERM: drains in-flight requests; SIGKILL: dies at once), resumed,
-and the server counts requests whose body it had already answered.
+per request is printed too, since on a busy machine CPU, not the client, caps throughput. Each
+client sends one request first (imports, first connection), untimed. Then the top concurrency is
+spread over two servers. Then a client process is killed mid-run (SIGTERM: drains in-flight
+requests; SIGKILL: dies at once), resumed, and the server counts requests whose body it had
+already answered: 0 after SIGTERM; after SIGKILL at most the requests in flight at the kill, which
+the server answered to a client that was gone.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ def prompts(tag: str, n: int) -> list[str]:
     return [f"{tag} prompt {i}" for i in range(n)]
 
 
-def ours(url: str, concurrency: int, n: int, cache_dir: str) -> tuple[float, float]:
+def ours(url: str | list[str], concurrency: int, n: int, cache_dir: str) -> tuple[float, float]:
     """(requests per second, client CPU milliseconds per request)."""
     client = LLMClient(url, model="m", concurrency=concurrency, cache_dir=cache_dir)
+    client.complete_many([f"warm-up ours-{concurrency} {url}"], max_tokens=16)
     start, cpu = time.perf_counter(), time.process_time()
     replies = client.complete_many(prompts(f"ours-{concurrency}", n), max_tokens=16)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -52,6 +56,7 @@ def openai_sdk(url: str, concurrency: int, n: int) -> tuple[float, float]:
             async with semaphore:
                 await client.completions.create(model="m", prompt=prompt, max_tokens=16)
 
+        await one(f"warm-up sdk-{concurrency}")
         start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(p) for p in prompts(f"sdk-{concurrency}", n)))
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -76,18 +81,18 @@ def kill_and_resume(sig: signal.Signals, latency: float, n: int) -> dict[str, in
     with FaultServer(latency=latency) as server, tempfile.TemporaryDirectory() as cache:
         child = subprocess.Popen([sys.executable, "-c", CHILD, server.url, cache, str(n)],
                                  env={"PYTHONPATH": str(SRC)}, stderr=subprocess.DEVNULL)
-        while server.stats().get("requests", 0) < n // 3:
+        while (stats := server.stats()).get("requests", 0) < n // 3:
             time.sleep(0.01)
         child.send_signal(sig)
         child.wait()
         before = server.stats()["succeeded"]
         client = LLMClient(server.url, model="m", cache_dir=cache, concurrency=16)
         replies = client.complete_many([f"resume prompt {i}" for i in range(n)], max_tokens=16)
-        stats = server.stats()
+        after = server.stats()
     assert all(r.ok for r in replies)
     return {"answered_before_kill": before, "from_cache_on_resume": client.ledger.cached,
-            "sent_on_resume": client.ledger.sent, "duplicate_requests": stats.get("duplicates", 0),
-            "distinct_requests": stats["distinct"]}
+            "sent_on_resume": client.ledger.sent, "duplicate_requests": after.get("duplicates", 0),
+            "in_flight_at_kill": stats["in_flight"], "distinct_requests": after["distinct"]}
 
 
 def main() -> None:
@@ -107,6 +112,12 @@ def main() -> None:
             sdk_rate, sdk_cpu = openai_sdk(server.url, concurrency, n)
             print(f"{concurrency:>11} {theoretical:>10.1f}/s {ours_rate:>11.1f}/s {ours_rate / theoretical:>6.3f} "
                   f"{sdk_rate:>9.1f}/s {ours_rate / sdk_rate:>7.3f} {ours_cpu:>16.2f} {sdk_cpu:>5.2f}")
+    with FaultServer(latency=args.latency) as a, FaultServer(latency=args.latency) as b, \
+            tempfile.TemporaryDirectory() as cache:
+        n = 64 * args.rounds
+        rate, cpu = ours([a.url, b.url], 32, n, cache)
+        print(f"{'2 x 32':>11} {64 / args.latency:>10.1f}/s {rate:>11.1f}/s {rate / (64 / args.latency):>6.3f} "
+              f"{'':>11} {'':>7} {cpu:>16.2f}   (two servers, 32 requests in flight at each)")
     for sig in (signal.SIGTERM, signal.SIGKILL):
         result = kill_and_resume(sig, latency=0.02, n=600)
         print(f"kill-and-resume ({sig.name}): " + ", ".join(f"{k} {v}" for k, v in result.items()))

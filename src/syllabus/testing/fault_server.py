@@ -12,7 +12,7 @@ at it. Faults:
 Fault kinds: 429 (with Retry-After), 500, timeout (no answer for --hang seconds), garbled (200 with
 invalid JSON). Answers echo the prompt, or come from an offline backend (`--respond offline:NAME`).
 GET /stats counts requests server side, including `duplicates`: requests whose exact body had
-already been answered successfully (what a resumed client must never send).
+already been answered successfully (what a resumed client must never send), and `in_flight`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class FaultyOpenAI:
         self.attempts: Counter[str] = Counter()
         self.answered: set[str] = set()
         self.stats: Counter[str] = Counter()
+        self.in_flight = 0  # requests received and not answered yet
 
     def choose_fault(self, body_hash: str) -> str | None:
         attempt = self.attempts[body_hash]
@@ -62,10 +63,18 @@ class FaultyOpenAI:
     async def handle(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         """(status, extra headers, JSON body) for one request."""
         if method == "GET" and path == "/stats":
-            return 200, {}, json.dumps(dict(self.stats) | {"distinct": len(self.attempts)}).encode()
+            stats = dict(self.stats) | {"distinct": len(self.attempts), "in_flight": self.in_flight}
+            return 200, {}, json.dumps(stats).encode()
         kind = {"/v1/chat/completions": "chat", "/v1/completions": "completion"}.get(path)
         if method != "POST" or kind is None:
             return 404, {}, b'{"error": {"message": "not found"}}'
+        self.in_flight += 1
+        try:
+            return await self.complete(kind, raw)
+        finally:
+            self.in_flight -= 1
+
+    async def complete(self, kind: str, raw: bytes) -> tuple[int, dict[str, str], bytes]:
         body_hash = hashlib.sha256(raw).hexdigest()
         self.stats["requests"] += 1
         if body_hash in self.answered:
