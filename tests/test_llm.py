@@ -31,6 +31,17 @@ def test_every_fault_kind_is_retried_until_success(tmp_path):
     assert client.ledger.retries == 24 and client.ledger.succeeded == 6 and client.ledger.failed == 0
 
 
+def test_429_retry_after_is_honoured():
+    with FaultServer(plan="429", retry_after=0.5) as server:
+        client = LLMClient(server.url, concurrency=4, backoff=0.01)
+        start = time.perf_counter()
+        replies = client.complete_many([f"p {i}" for i in range(4)], max_tokens=8)
+        elapsed = time.perf_counter() - start
+        stats = server.stats()
+    assert all(r.ok for r in replies) and stats["fault_429"] == 4 and stats["requests"] == 8
+    assert elapsed >= 0.5  # nothing went back to the server before its Retry-After
+
+
 def test_persistent_failures_come_back_as_errors_without_raising():
     with FaultServer(plan="500,500,500") as server:
         client = LLMClient(server.url, concurrency=2, max_retries=1, backoff=0.01)

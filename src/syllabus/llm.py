@@ -165,10 +165,9 @@ class LocalModel:
 
 
 class Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-        self.retry_after = retry_after
         self.endpoint: Endpoint | None = None  # where it failed, so that the retry can go elsewhere
 
 
@@ -234,8 +233,8 @@ class ReplyCache:
 
     async def store(self, key: str, reply: dict) -> None:
         self.put(key, reply)
-        if self._commit is None:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if self._commit is None or self._commit.get_loop() is not loop:  # not one left by an interrupted run
             self._commit = loop.create_future()
             loop.call_soon(self._commit_turn)
         await asyncio.shield(self._commit)
@@ -488,7 +487,7 @@ class HTTPBackend:
             retry_after = _parse_retry_after(next((v.decode() for k, v in response.headers
                                                    if k.lower() == b"retry-after"), None))
             self._mark_down(endpoint, retry_after)
-            raise Retryable("rate limited (429)", retry_after)
+            raise Retryable("rate limited (429)")
         if status >= 500:
             raise Retryable(f"server error ({status})")
         if status >= 400:
@@ -625,10 +624,13 @@ class LLMClient:
                 status = f"cached {ledger.cached}  failed {ledger.failed}  ${ledger.cost_usd:.4f}"
                 bar.update(task, advance=1, status=status)
 
-            if self.backend_kind == "local":
-                replies = self._run_local(requests, advance)
-            else:
-                replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+            try:
+                if self.backend_kind == "local":
+                    replies = self._run_local(requests, advance)
+                else:
+                    replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+            finally:
+                self.cache.commit()  # replies stored in a turn a second Ctrl-C cut short
         if self._stopping:
             raise KeyboardInterrupt
         return replies
