@@ -333,9 +333,9 @@ class HTTPBackend:
 
     Requests go to the endpoint with the fewest outstanding requests (each holds at most
     `concurrency`), preferring ones that are not failing; a retry after a failure goes to another
-    endpoint when one is up. Connections are httpcore's (httpx's engine) without httpx's client
-    layer, one kept-alive connection per slot: URL merging, cookies and a pool scan cost more CPU
-    than the request itself at hundreds of requests a second."""
+    endpoint when one is up. Connections are httpcore's (httpx's engine) on asyncio streams,
+    without httpx's client layer, one kept-alive connection per slot: URL merging, cookies, a pool
+    scan and anyio cost more CPU than the rest of a request at hundreds of requests a second."""
 
     IDLE_REUSE_S = 2.0  # servers close idle keep-alive connections (uvicorn/vLLM after 5 s)
 
