@@ -167,7 +167,7 @@ def test_several_endpoints_share_the_work_and_fail_over_from_a_failing_one(tmp_p
 
 
 def test_several_endpoints_killed_and_resumed_answer_each_request_once(tmp_path):
-    with FaultServer(latency=0.02) as a, FaultServer(latency=0.02) as b:
+    with FaultServer(latency=0.1) as a, FaultServer(latency=0.1) as b:
         child = subprocess.Popen([sys.executable, "-c", KILLABLE, f"{a.url},{b.url}", str(tmp_path)],
                                  env={"PYTHONPATH": str(REPO / "src")}, stderr=subprocess.DEVNULL)
         while a.stats().get("requests", 0) + b.stats().get("requests", 0) < 60:
