@@ -10,7 +10,8 @@ client sends one request first (imports, first connection), untimed. Then the to
 spread over two servers. Then a client process is killed mid-run (SIGTERM: drains in-flight
 requests; SIGKILL: dies at once), resumed, and the server counts requests whose body it had
 already answered: 0 after SIGTERM; after SIGKILL at most the requests in flight at the kill, which
-the server answered to a client that was gone.
+the server answered to a client that was gone, and none whose answer the client had read (the
+server knows it did when the next request came on that connection).
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def kill_and_resume(sig: signal.Signals, latency: float, n: int) -> dict[str, in
     assert all(r.ok for r in replies)
     return {"answered_before_kill": before, "from_cache_on_resume": client.ledger.cached,
             "sent_on_resume": client.ledger.sent, "duplicate_requests": after.get("duplicates", 0),
-            "in_flight_at_kill": stats["in_flight"], "distinct_requests": after["distinct"]}
+            "in_flight_at_kill": stats["in_flight"],
+            "duplicates_of_replies_the_client_read": after.get("duplicates_delivered", 0),
+            "distinct_requests": after["distinct"]}
 
 
 def main() -> None:

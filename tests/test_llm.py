@@ -126,7 +126,7 @@ def test_kill_and_resume_resends_nothing_that_succeeded(tmp_path, sig):
         assert child.returncode == 130 and stats.get("duplicates", 0) == 0
         assert client.ledger.cached == answered_before
     else:  # killed outright: at most the requests in flight at the kill are sent again
-        assert stats.get("duplicates", 0) <= 8
+        assert stats.get("duplicates", 0) <= 8 and stats.get("duplicates_delivered", 0) == 0
 
 
 def test_local_model_dir_backend_generates_in_process_and_caches(tmp_path, tiny_model_dir):

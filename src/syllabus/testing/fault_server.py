@@ -12,7 +12,9 @@ at it. Faults:
 Fault kinds: 429 (with Retry-After), 500, timeout (no answer for --hang seconds), garbled (200 with
 invalid JSON). Answers echo the prompt, or come from an offline backend (`--respond offline:NAME`).
 GET /stats counts requests server side, including `duplicates`: requests whose exact body had
-already been answered successfully (what a resumed client must never send), and `in_flight`.
+already been answered successfully; `duplicates_delivered`: those whose answer had surely reached
+the client, since it sent its next request on that connection (what a resumed client must never
+send: after a kill, the others were answered to a client that was gone); and `in_flight`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class FaultyOpenAI:
         self.rng = random.Random(seed)
         self.attempts: Counter[str] = Counter()
         self.answered: set[str] = set()
+        # answers the client surely read: it sent its next request on the same connection
+        self.delivered: set[str] = set()
         self.stats: Counter[str] = Counter()
         self.in_flight = 0  # requests received and not answered yet
 
@@ -79,6 +83,8 @@ class FaultyOpenAI:
         self.stats["requests"] += 1
         if body_hash in self.answered:
             self.stats["duplicates"] += 1
+        if body_hash in self.delivered:
+            self.stats["duplicates_delivered"] += 1
         fault = self.choose_fault(body_hash)
         await asyncio.sleep(self.latency)
         if fault:
@@ -110,9 +116,13 @@ class FaultyOpenAI:
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """HTTP/1.1 with keep-alive, request bodies by Content-Length (what OpenAI clients send)."""
+        last_answer = None  # body hash of this connection's last successful answer
         try:
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                if last_answer:
+                    self.delivered.add(last_answer)
+                    last_answer = None
                 method, path, _ = head[0].split(" ", 2)
                 headers = dict(line.split(":", 1) for line in head[1:] if line)
                 headers = {name.strip().lower(): value.strip() for name, value in headers.items()}
@@ -121,6 +131,8 @@ class FaultyOpenAI:
                 else:
                     raw = await reader.readexactly(int(headers.get("content-length", 0)))
                     status, extra, body = await self.handle(method, path.split("?")[0], raw)
+                    answer = hashlib.sha256(raw).hexdigest() if status == 200 and method == "POST" else None
+                    last_answer = answer if answer in self.answered else None
                 close = headers.get("connection", "").lower() == "close" or status == 411
                 lines = [f"HTTP/1.1 {status} {REASONS[status]}", "Content-Type: application/json",
                          f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in extra.items())]
