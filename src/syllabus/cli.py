@@ -197,11 +197,11 @@ def curate_filter(
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-TeacherOpt = Annotated[list[str], typer.Option(help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or "
+TeacherOpt = Annotated[list[str], typer.Option(metavar="URL", help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or "
                                                      "comma-separate URLs, to spread requests over several), offline:NAME or local:DIR.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
 NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
-ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once.")]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once, per teacher server.")]
 BudgetOpt = Annotated[Optional[float], typer.Option(help="Stop cleanly before spending more than this many USD.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Reply cache dir (default: OUT/llm-cache).")]
 BatchOpt = Annotated[int, typer.Option(help="Prompts per output shard.")]

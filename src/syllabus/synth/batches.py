@@ -95,7 +95,7 @@ class TeacherParams(Params):
                                                           "spread over the servers), offline:NAME or local:DIR")
     model: str | None = None
     n: int = Field(100, ge=1, description="prompts to send")
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1, description="requests in flight at once, per teacher server")
     budget_usd: float | None = Field(None, ge=0)
     temperature: float = Field(0.8, ge=0)
     max_tokens: int = Field(1024, ge=1)
