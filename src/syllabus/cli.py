@@ -197,8 +197,9 @@ def curate_filter(
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-TeacherOpt = Annotated[list[str], typer.Option(metavar="URL", help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or "
-                                                     "comma-separate URLs, to spread requests over several), offline:NAME or local:DIR.")]
+TeacherOpt = Annotated[list[str], typer.Option(
+    metavar="URL", help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or comma-separate URLs, "
+                        "to spread requests over several), offline:NAME or local:DIR.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
 NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once, per teacher server.")]
