@@ -28,7 +28,6 @@ Reads are never restricted.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import gc
@@ -36,10 +35,8 @@ import io
 import json
 import math
 import os
-import platform
 import resource
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -51,9 +48,39 @@ MAX_REPORT = 24 * OUTPUT_CAP + 1024  # bytes: two capped strings, at most 12 byt
 FILE_SIZE_MB = 16  # RLIMIT_FSIZE: the largest file a program may write
 SCRATCH_MB = 64  # size of the tmpfs holding the working directories
 MAX_PROCESSES = 64  # RLIMIT_NPROC, where the kernel applies it (not to root; seccomp covers that)
-# Imported once here so that programs importing them start instantly.
-PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "string",
-           "bisect", "hashlib", "random")
+# Imported once here so that programs importing them start instantly. Not `random`: it reseeds
+# itself in every forked child, which costs more than importing it in the few programs that use it.
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "string", "bisect")
+# Run once before forking, so that what the interpreter sets up lazily on first use (in the
+# compiler, type caches, typing's generic aliases) is set up in the server, not in every child.
+WARMUP = """
+from typing import Dict, List, Optional, Tuple
+
+
+def scale(xs: List[int], k: Optional[int] = 2) -> Tuple[int, str]:
+    \"\"\"Docstring.\"\"\"
+    ys = [x * k for x in xs if x % 2 == 0]
+    names: Dict[int, str] = {y: str(y) for y in ys}
+    total = sum(ys) + len(names) + int(abs(-1.5))
+    return total, f"{total}:" + ",".join(sorted(names.values()))
+
+
+class Box:
+    def __init__(self, items):
+        self.items = list(items)
+
+
+def check(candidate):
+    assert candidate([1, 2, 3, 4]) == (15, "15:4,8"), "scale"
+    assert Box(range(3)).items == [0, 1, 2]
+    try:
+        raise ValueError("expected")
+    except ValueError as e:
+        assert str(e) == "expected"
+
+
+check(scale)
+"""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -317,7 +344,7 @@ def serve(config: dict) -> None:
             config["namespaced"] = True
             _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
             prepare_mounts(scratch, isolation)
-    syscalls = SYSCALLS.get(platform.machine())
+    syscalls = SYSCALLS.get(os.uname().machine)
     config["seccomp"] = Seccomp(syscalls) if syscalls else None
     if syscalls:
         isolation["other processes"] = "cannot be created or signalled (seccomp)"
@@ -326,6 +353,7 @@ def serve(config: dict) -> None:
     for name in PRELOAD + (() if config["namespaced"] else ("socket",)):
         __import__(name)
     confine_server(config["memory_mb"])
+    exec(WARMUP, {})
     gc.freeze()  # forked children then leave the server's objects (and pages) alone
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(json.dumps({"isolation": isolation}).encode() + b"\n")
@@ -345,11 +373,13 @@ def serve(config: dict) -> None:
         os.close(write_fd)
         data, timed_out = read_report(read_fd, deadline)
         os.close(read_fd)
-        with contextlib.suppress(ProcessLookupError):
+        try:
             if config["namespaced"]:
                 os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
             else:
                 os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         _, status = os.waitpid(pid, 0)
         if config["namespaced"]:  # reap orphans that were reparented to us
             while True:
@@ -359,7 +389,8 @@ def serve(config: dict) -> None:
                     break
         try:
             os.rmdir(workdir)
-        except OSError:
+        except OSError:  # the program left files; shutil is imported only now as it is large
+            import shutil
             shutil.rmtree(workdir, ignore_errors=True)
         reply = parse_report(data) or {"result": "timed out" if timed_out else describe_exit(status), "output": ""}
         stdout.write(json.dumps(reply).encode() + b"\n")
