@@ -29,6 +29,7 @@ from pathlib import Path
 
 SERVER = Path(__file__).with_name("server.py")
 STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 2.0
 HANG_GRACE = 30.0  # a server that misses a program's deadline by this much is replaced
 
 
@@ -194,12 +195,16 @@ class _Server:
         return line
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        # End of input asks the server to exit; waiting for it (rather than killing it) also
+        # counts its CPU time, and its programs', in the pool's getrusage(RUSAGE_CHILDREN).
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
             except OSError:
                 pass
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
