@@ -12,6 +12,7 @@ still running at the deadline.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -22,8 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ SERVER = Path(__file__).with_name("server.py")
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 2.0
 HANG_GRACE = 30.0  # a server that misses a program's deadline by this much is replaced
+AHEAD = 2  # programs written to a server before its first verdict is read: it never waits for the pool
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,17 @@ class Verdict:
     output: str = ""  # the program's stdout and stderr, first few KB
 
 
+@dataclass
+class _Job:
+    index: int
+    request: bytes  # one JSON line
+    timeout: float
+    tries: int = 0
+
+
 class SandboxPool:
-    """Runs programs in `workers` pre-started fork servers (default: two per CPU core); use as a
-    context manager.
+    """Runs programs in `workers` pre-started fork servers (default: one per CPU core and one
+    more); use as a context manager. One batch runs at a time.
 
     timeout: default wall-clock seconds per program (its CPU time is bounded too).
     memory_mb: address-space limit per program.
@@ -51,17 +62,15 @@ class SandboxPool:
 
     def __init__(self, workers: int | None = None, timeout: float = 3.0, memory_mb: int = 4096,
                  namespaces: bool = True):
-        # Two per core: while a server waits on its child or on the pool, the other keeps the core busy.
-        self.workers = max(1, workers or 2 * len(os.sched_getaffinity(0)))
+        # The extra server keeps the cores busy while another forks, reaps or waits for the pool.
+        self.workers = max(1, workers or len(os.sched_getaffinity(0)) + 1)
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.namespaces = namespaces
         self.isolation: dict[str, str] = {}
-        self._idle: queue.Queue[_Server] = queue.Queue()
         self._servers: list[_Server] = []
-        self._lock = threading.Lock()
+        self._batch = threading.Lock()
         self._scratch_root: Path | None = None
-        self._executor: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> SandboxPool:
         self.start()
@@ -72,16 +81,11 @@ class SandboxPool:
 
     def start(self) -> None:
         self._scratch_root = Path(tempfile.mkdtemp(prefix="syllabus-sandbox-"))
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="sandbox")
-        servers = list(self._executor.map(lambda _: self._spawn(), range(self.workers)))
-        self.isolation = servers[0].isolation
-        for server in servers:
-            self._idle.put(server)
+        with ThreadPoolExecutor(self.workers) as executor:
+            self._servers = list(executor.map(lambda _: self._spawn(), range(self.workers)))
+        self.isolation = self._servers[0].isolation
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
         for server in self._servers:
             server.stop()
         self._servers.clear()
@@ -98,43 +102,78 @@ class SandboxPool:
     def iter_run(self, programs: Sequence[str], timeouts: Sequence[float] | None = None
                  ) -> Iterator[tuple[int, Verdict]]:
         """Yield (index, verdict) as programs finish, in completion order."""
-        if self._executor is None:
+        if not self._servers:
             raise RuntimeError("SandboxPool is not started; use it as a context manager")
         if timeouts is not None and len(timeouts) != len(programs):
             raise ValueError("timeouts must have one entry per program")
-        futures = [self._executor.submit(self._run, program, self.timeout if timeouts is None else timeouts[i])
-                   for i, program in enumerate(programs)]
-        index = {future: i for i, future in enumerate(futures)}
-        for future in as_completed(futures):
-            yield index[future], future.result()
-
-    def _run(self, program: str, timeout: float) -> Verdict:
-        # Programs cannot kill their server, so a death is outside interference (the OOM killer,
-        # a stray signal): replace the server and give the program one more try.
-        for _ in range(2):
-            server = self._idle.get()
+        jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        for i, program in enumerate(programs):
+            timeout = self.timeout if timeouts is None else timeouts[i]
+            jobs.put(_Job(i, json.dumps({"program": program, "timeout": timeout}).encode() + b"\n", timeout))
+        results: queue.SimpleQueue[tuple[int, Verdict] | BaseException] = queue.SimpleQueue()
+        stop = threading.Event()
+        with self._batch:
+            feeders = [threading.Thread(target=self._feed, args=(slot, jobs, results, stop), daemon=True)
+                       for slot in range(len(self._servers))]
+            for feeder in feeders:
+                feeder.start()
             try:
-                verdict = server.run(program, timeout)
-            except _ServerDied:
-                self._replace(server)
-                continue
-            self._idle.put(server)
-            return verdict
-        return Verdict(False, "failed: sandbox worker died")
+                for _ in range(len(programs)):
+                    item = results.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                stop.set()
+                for feeder in feeders:
+                    feeder.join()
 
-    def _replace(self, server: _Server) -> None:
-        server.stop()
-        with self._lock:
-            self._servers.remove(server)
-        self._idle.put(self._spawn())
+    def _feed(self, slot: int, jobs: queue.SimpleQueue[_Job], results: queue.SimpleQueue, stop: threading.Event
+              ) -> None:
+        """One server's share of a batch: take jobs while there are any, keeping up to AHEAD written."""
+        try:
+            sent: deque[_Job] = deque()  # written to the server, verdict not read yet
+            resend: deque[_Job] = deque()  # written to a server that died before reporting on them
+            waiting: _Job | None = None  # taken, but the server's input pipe has no room for it yet
+            while True:
+                if waiting is None and len(sent) < AHEAD and not stop.is_set():
+                    try:
+                        waiting = resend.popleft() if resend else jobs.get_nowait()
+                    except queue.Empty:
+                        pass
+                server = self._servers[slot]
+                try:
+                    if waiting is not None and server.has_room(waiting, sent):
+                        server.send(waiting.request)
+                        sent.append(waiting)
+                        waiting = None
+                        continue
+                    if not sent:
+                        return
+                    verdict = server.receive(sent[0].timeout)
+                except _ServerDied:
+                    # Programs cannot kill their server, so a death is outside interference (the OOM
+                    # killer, a stray signal): replace it and give the program it was running one more try.
+                    self._replace(slot)
+                    if sent:
+                        sent[0].tries += 1
+                        if sent[0].tries == 2:
+                            results.put((sent.popleft().index, Verdict(False, "failed: sandbox worker died")))
+                    resend.extend(sent)
+                    sent.clear()
+                    continue
+                results.put((sent.popleft().index, verdict))
+        except BaseException as e:  # the consumer re-raises it
+            results.put(e)
+
+    def _replace(self, slot: int) -> None:
+        self._servers[slot].stop()
+        self._servers[slot] = self._spawn()
 
     def _spawn(self) -> _Server:
         assert self._scratch_root is not None
         scratch = Path(tempfile.mkdtemp(dir=self._scratch_root, prefix="worker-"))
-        server = _Server(scratch, self.memory_mb, self.namespaces)
-        with self._lock:
-            self._servers.append(server)
-        return server
+        return _Server(scratch, self.memory_mb, self.namespaces)
 
 
 def run_programs(programs: Sequence[str], workers: int | None = None, timeout: float = 3.0,
@@ -168,13 +207,23 @@ class _Server:
             self.stop()
             raise RuntimeError("sandbox worker did not start")
         self.isolation: dict[str, str] = json.loads(hello)["isolation"]
+        self.pipe_size = fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_GETPIPE_SZ)
 
-    def run(self, program: str, timeout: float) -> Verdict:
+    def has_room(self, job: _Job, sent: deque[_Job]) -> bool:
+        """Whether writing the job now cannot block: the server is idle, or its input pipe can hold
+        the job after everything not yet read (while the server waits for its program, it may be
+        blocked writing a long verdict that this thread, busy writing, would never read)."""
+        return not sent or len(job.request) + sum(len(j.request) for j in sent) <= self.pipe_size
+
+    def send(self, request: bytes) -> None:
         try:
-            self.proc.stdin.write(json.dumps({"program": program, "timeout": timeout}).encode() + b"\n")
+            self.proc.stdin.write(request)
             self.proc.stdin.flush()
         except OSError:
             raise _ServerDied() from None
+
+    def receive(self, timeout: float) -> Verdict:
+        """The verdict on the oldest program sent."""
         line = self._read_line(time.monotonic() + timeout + HANG_GRACE)
         if line is None:
             raise _ServerDied()
