@@ -162,3 +162,12 @@ def test_isolation_report(pool):
 def test_run_programs_convenience():
     verdicts = run_programs(["assert True", "assert False"], workers=1, timeout=2)
     assert [v.passed for v in verdicts] == [True, False]
+
+
+def test_long_programs_and_long_verdicts_written_ahead_do_not_deadlock(pool):
+    # Programs and verdicts larger than a pipe: the pool writes ahead only what the pipe can take.
+    long_program = "x = '" + "a" * 200_000 + "'\nassert len(x) == 200_000"
+    long_verdict = "print('\\u2603' * 20000)\nraise ValueError('\\u2603' * 20000)"
+    verdicts = pool.run_many([long_program, long_verdict, long_verdict, long_program, "x = 1"] * 2)
+    assert [v.passed for v in verdicts] == [True, False, False, True, True] * 2
+    assert len(verdicts[1].output) == 8192 and verdicts[1].result == "failed: " + "\u2603" * (8192 - 8)
