@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -80,11 +81,36 @@ def _run(tasks, fn, workers, executor, address) -> Iterator[Any]:
         for task in tasks:
             yield fn(task)
     else:
-        # spawn, not fork: workers may load torch/OpenMP, which does not survive a fork of a threaded parent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(fn, task) for task in tasks]
+        futures = [local_pool(workers).submit(fn, task) for task in tasks]
+        try:
             for future in as_completed(futures):
                 yield future.result()
+        except BrokenProcessPool:
+            close_local_pool()
+            raise
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+_pool: tuple[int, ProcessPoolExecutor] | None = None
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept from one map to the next, like Ray's workers: each process starts and imports once."""
+    global _pool
+    if _pool is None or _pool[0] != workers:
+        close_local_pool()
+        # spawn, not fork: workers may load torch/OpenMP, which does not survive a fork of a threaded parent
+        _pool = (workers, ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")))
+    return _pool[1]
+
+
+def close_local_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool[1].shutdown(cancel_futures=True)
+        _pool = None
 
 
 def run_step(
