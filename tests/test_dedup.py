@@ -1,9 +1,12 @@
 import json
 import sysconfig
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
+
 from syllabus.data import Dataset, DatasetWriter, write_dataset
-from syllabus.dedup import (DedupParams, band_keys, bucket_groups, dedup, exact_key, lsh_params,
+from syllabus.dedup import (DedupParams, band_keys, dedup, exact_key, grouped_pairs, lsh_params,
                              minhash_signatures)
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -47,10 +50,8 @@ def test_near_copies_share_a_bucket_and_distinct_files_do_not():
     files = _files()
     signatures = minhash_signatures(files + [_near_copy(files[0])], shingle=5, num_perm=128, seed=1)
     bands, rows = lsh_params(0.8, 128)
-    groups = bucket_groups(band_keys(signatures, 0, bands, rows))
-    pairs = {tuple(sorted(set(g.tolist()))) for g in groups}
-    assert (0, len(files)) in pairs
-    assert all(set(p) <= {0, len(files)} for p in pairs)
+    pairs = {tuple(p) for p in grouped_pairs(band_keys(signatures, 0, bands, rows)).tolist()}
+    assert pairs == {(0, len(files))}
 
 
 def test_cli_dedup_keeps_first_of_each_cluster_and_counts(tmp_path, cli):
@@ -84,3 +85,65 @@ def test_empty_dataset_and_bad_threshold_exit_2(tmp_path, cli):
     assert result.stderr.strip().count("\n") == 0
     result = cli("dedup", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), "--threshold", "1.5")
     assert result.returncode == 2 and "threshold" in result.stderr
+
+
+def _in_memory_dedup(texts: list[str], params: DedupParams) -> list[int]:
+    """The kept records, computed the plain way: every signature and band key in one process."""
+    parent = list(range(len(texts)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    def join(a, b):
+        ra, rb = root(a), root(b)
+        parent[max(ra, rb)] = min(ra, rb)
+
+    first_of_key = {}
+    for i, text in enumerate(texts):
+        join(first_of_key.setdefault(exact_key(text), i), i)
+    unique = sorted(first_of_key.values())
+    signatures = minhash_signatures(texts, shingle=params.shingle, num_perm=params.num_perm, seed=params.seed)
+    keys = band_keys(signatures[unique], 0, *lsh_params(params.threshold, params.num_perm))
+    for a, b in grouped_pairs(keys):
+        if (signatures[unique[a]] == signatures[unique[b]]).mean() >= params.threshold:
+            join(unique[a], unique[b])
+    return [i for i in range(len(texts)) if root(i) == i]
+
+
+def test_partitioned_shuffle_equals_the_in_memory_computation(tmp_path):
+    files = _files()
+    texts = files + [_near_copy(files[0]), _reformatted(files[2]), _near_copy(_near_copy(files[0])), files[3],
+                     _reformatted(_near_copy(files[0]))]
+    writer = DatasetWriter(tmp_path / "src", stage="test", records_per_shard=3)
+    writer.write_many({"id": f"r{i}", "text": t} for i, t in enumerate(texts))
+    writer.close()
+    params = DedupParams(threshold=0.7)
+    expected = [f"r{i}" for i in _in_memory_dedup(texts, params)]
+    assert len(expected) < len(texts) - 2  # exact and near duplicates, chained across shards
+    outputs = [dedup(tmp_path / "src", tmp_path / f"p{p}", params.model_copy(update={"partitions": p}))
+               for p in (1, 4, 7)]
+    for out in outputs:
+        assert [r["id"] for r in out.records()] == expected
+        assert out.manifest["summary"]["dedup"]["example_clusters"] == \
+            outputs[0].manifest["summary"]["dedup"]["example_clusters"]
+
+
+def test_the_driver_does_not_hold_the_signatures(tmp_path):
+    def corpus(name, n):
+        writer = DatasetWriter(tmp_path / name, stage="test", records_per_shard=n // 4)
+        writer.write_many({"id": str(i), "text": f"def f{i}(x):\n    return x * {i} + {i % 7}\n"} for i in range(n))
+        return writer.close().path
+
+    params = DedupParams(num_perm=512, partitions=4)
+    dedup(corpus("warm", 8), tmp_path / "warm-out", params, workers=2)  # imports and worker start-up, not measured
+    src = corpus("src", 4000)
+    tracemalloc.start()
+    try:
+        dedup(src, tmp_path / "out", params, workers=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    signatures = 4000 * params.num_perm * np.dtype(np.uint32).itemsize  # 8 MB
+    assert peak < signatures / 4

@@ -10,16 +10,24 @@ Near duplicates: the normalized text is split into code tokens, each run of `shi
 shingle, and each record gets a MinHash signature of its shingle set. The signature of `rows`
 consecutive permutations is one LSH band; records that agree on a whole band land in the same
 bucket, and a bucket's members whose estimated Jaccard with the bucket's first member reaches the
-threshold join its cluster (union-find). Each cluster keeps its first record in dataset order, so
-the output is deterministic.
+threshold join its cluster. Each cluster keeps its first record in dataset order, so the output is
+deterministic.
 
-The pipeline is four separable steps so that the scale-out version can turn the middle two into a
-shuffle (group by band key) and memory on one node does not grow with the corpus:
+The stage is a MapReduce over the dataset's shards, run by `syllabus.scale.map_shards` on local
+processes or Ray alike, so that no node holds all signatures or band keys:
 
-    shard_signatures   per shard, in parallel (syllabus.scale.map_shards): exact keys + MinHash
-    band_keys          signatures -> (band, bucket hash, record) rows
-    bucket_groups      rows grouped by (band, bucket hash) -> candidate groups
-    cluster            groups -> union-find -> one representative per cluster
+    map     per shard: exact keys and MinHash signatures; signatures go to an .npy file, and one
+            (key, key, record) row per record for its exact key and per LSH band is written to
+            the partition chosen by a hash of the key (the shuffle, P partition files per shard)
+    reduce  per partition: rows grouped by key -> (first record, member) pairs; band pairs are kept
+            when their estimated Jaccard reaches the threshold (signatures read back by record number)
+    driver  connected components of those edges (one or so per duplicate, not per record), then
+            each shard is rewritten without its duplicates
+
+Records are numbered in dataset order (a shard's first number comes from the manifest's counts),
+and every cluster is represented by its lowest number, so the result does not depend on P, on the
+executor or on the order in which tasks finish. Exact duplicates are banded too: they land in every
+bucket of their original, which is always the lower number, so they add edges but change no cluster.
 
 MinHash library: rensa (Rust), not datasketch. On the standard library (1756 files, 128
 permutations) rensa's `digest_matrix_from_flat_token_hashes` computed all signatures in 0.7 s
@@ -44,7 +52,7 @@ from pydantic import Field
 from syllabus.config import Params, StageContext
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
-from syllabus.data.files import atomic_path
+from syllabus.data.files import atomic_path, atomic_write_json, read_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
 
@@ -53,6 +61,8 @@ CODE_TOKEN = re.compile(r"[A-Za-z_0-9]+|[^\sA-Za-z_0-9]")
 _SPACES = re.compile(r"[ \t\f\v]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the rolling shingle/band hashes
 EXAMPLE_CLUSTERS = 5
+ROWS_PER_PARTITION = 4_000_000  # shuffle rows one reduce task holds: 96 MB of (key, key, record) u64
+VERIFY_BATCH = 8192  # candidate pairs compared at once
 
 
 class DedupParams(Params):
@@ -60,6 +70,8 @@ class DedupParams(Params):
     shingle: int = Field(5, ge=1, description="tokens per shingle")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash permutations")
     seed: int = 1
+    partitions: int | None = Field(None, ge=1, description="shuffle partitions of the LSH keys "
+                                   "(default: one per 4M band rows); the output does not depend on it")
 
 
 def normalize_code(text: str) -> str:
@@ -96,50 +108,7 @@ def minhash_signatures(texts: list[str], *, shingle: int, num_perm: int, seed: i
     return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(texts), num_perm)
 
 
-# ── step 1: per shard ───────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True)
-class SignatureTask:
-    src: Path
-    shard: str
-    cache: Path
-    shingle: int
-    num_perm: int
-    seed: int
-
-
-@dataclass
-class ShardSignatures:
-    shard: str
-    ids: list[str]
-    paths: list[str]
-    exact: list[str]
-    signatures: np.ndarray  # [records, num_perm] uint32
-
-
-def shard_signatures(task: SignatureTask) -> ShardSignatures:
-    """Exact keys and MinHash signatures of one shard; cached so a killed run resumes."""
-    cache = task.cache / f"{task.shard}.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            return ShardSignatures(task.shard, list(z["ids"]), list(z["paths"]), list(z["exact"]), z["signatures"])
-    records = list(Dataset(task.src).read_shard(task.shard))
-    texts = [r["text"] for r in records]
-    result = ShardSignatures(
-        shard=task.shard,
-        ids=[str(r.get("id", "")) for r in records],
-        paths=[str(r.get("path", "")) for r in records],
-        exact=[exact_key(t) for t in texts],
-        signatures=minhash_signatures(texts, shingle=task.shingle, num_perm=task.num_perm, seed=task.seed),
-    )
-    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ids=np.array(result.ids, dtype=str), paths=np.array(result.paths, dtype=str),
-                 exact=np.array(result.exact, dtype=str), signatures=result.signatures)
-    return result
-
-
-# ── steps 2-4: bands -> buckets -> clusters ─────────────────────────────────────────────────
+# ── map: per shard ──────────────────────────────────────────────────────────────────────────
 
 
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -169,43 +138,145 @@ def band_keys(signatures: np.ndarray, first_index: int, bands: int, rows: int) -
     return keys
 
 
-def bucket_groups(keys: np.ndarray) -> list[np.ndarray]:
-    """Records that share a (band, bucket), as arrays of record numbers (groups of 2+ only)."""
-    if len(keys) == 0:
-        return []
-    order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-    keys = keys[order]
-    same = (keys[1:, 0] == keys[:-1, 0]) & (keys[1:, 1] == keys[:-1, 1])
-    starts = np.flatnonzero(np.concatenate([[True], ~same]))
-    sizes = np.diff(np.append(starts, len(keys)))
-    return [keys[s : s + k, 2].astype(np.int64) for s, k in zip(starts, sizes) if k > 1]
+def exact_keys(texts: list[str], first_index: int) -> np.ndarray:
+    """One (key high word, key low word, record) row per record."""
+    digests = b"".join(bytes.fromhex(exact_key(t)) for t in texts)
+    words = np.frombuffer(digests, dtype=np.uint64).reshape(len(texts), 2)
+    return np.column_stack([words, np.arange(first_index, first_index + len(texts), dtype=np.uint64)])
 
 
-class UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n)
-
-    def find(self, x: int) -> int:
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:  # the smaller record number stays root: the first record represents its cluster
-            self.parent[max(ra, rb)] = min(ra, rb)
+def partition_of(rows: np.ndarray, partitions: int) -> np.ndarray:
+    """The shuffle partition of each (key, key, record) row: a hash of its two key columns."""
+    mixed = (rows[:, 0] * _MIX ^ rows[:, 1]) * _MIX
+    return (mixed >> np.uint64(32)) % np.uint64(partitions)
 
 
-def cluster(groups: list[np.ndarray], signatures: np.ndarray, threshold: float, uf: UnionFind) -> None:
-    """Join each bucket member to the bucket's first member when their estimated Jaccard reaches threshold."""
-    for group in groups:
-        first = group[0]
-        similar = (signatures[group[1:]] == signatures[first]).mean(axis=1) >= threshold
-        for member in group[1:][similar]:
-            uf.union(int(first), int(member))
+@dataclass(frozen=True)
+class SignatureTask:
+    src: Path
+    shard: str
+    first: int  # record number of the shard's first record
+    cache: Path
+    params: DedupParams
+    bands: int
+    rows: int
+    partitions: int
+
+
+def sign_shard(task: SignatureTask) -> str:
+    """Map: signatures and partitioned key rows of one shard; a shard a killed run finished is skipped."""
+    done = task.cache / "map" / f"{task.shard}.npz"
+    if done.exists():
+        return task.shard
+    records = list(Dataset(task.src).read_shard(task.shard))
+    texts = [r["text"] for r in records]
+    p = task.params
+    signatures = minhash_signatures(texts, shingle=p.shingle, num_perm=p.num_perm, seed=p.seed)
+    with atomic_path(task.cache / "signatures" / f"{task.shard}.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, signatures)
+    arrays = {"ids": np.array([str(r.get("id", "")) for r in records], dtype=str),
+              "paths": np.array([str(r.get("path", "")) for r in records], dtype=str)}
+    for kind, rows in (("exact", exact_keys(texts, task.first)),
+                       ("bands", band_keys(signatures, task.first, task.bands, task.rows))):
+        part = partition_of(rows, task.partitions)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(task.partitions + 1))
+        for j in range(task.partitions):
+            arrays[f"{kind}_{j}"] = rows[order[bounds[j] : bounds[j + 1]]]
+    with atomic_path(done) as tmp, open(tmp, "wb") as f:  # written last: marks the shard done
+        np.savez(f, **arrays)
+    return task.shard
+
+
+# ── reduce: per partition ───────────────────────────────────────────────────────────────────
+
+
+def grouped_pairs(rows: np.ndarray) -> np.ndarray:
+    """(first, member) record pairs of the rows that share both key columns; first is the group's lowest record."""
+    if len(rows) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    rows = rows[np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))]
+    starts = np.concatenate([[True], (rows[1:, 0] != rows[:-1, 0]) | (rows[1:, 1] != rows[:-1, 1])])
+    first = rows[np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0)), 2]
+    return np.column_stack([first, rows[:, 2]])[~starts].astype(np.int64)
+
+
+class SignatureStore:
+    """Signatures by record number, read from the per-shard .npy files (memory-mapped: only those asked for)."""
+
+    def __init__(self, cache: Path, shards: tuple[str, ...], firsts: tuple[int, ...]):
+        self.files = [cache / "signatures" / f"{shard}.npy" for shard in shards]
+        self.firsts = np.asarray(firsts)
+        self._open: dict[int, np.ndarray] = {}
+
+    def rows(self, records: np.ndarray) -> np.ndarray:
+        shard = np.searchsorted(self.firsts, records, side="right") - 1  # empty shards share the next one's first
+        out = None
+        for s in np.unique(shard):
+            if s not in self._open:
+                self._open[s] = np.load(self.files[s], mmap_mode="r")
+            picked = shard == s
+            rows = self._open[s][records[picked] - self.firsts[s]]
+            if out is None:
+                out = np.empty((len(records), rows.shape[1]), dtype=rows.dtype)
+            out[picked] = rows
+        return out
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    cache: Path
+    part: int
+    shards: tuple[str, ...]
+    firsts: tuple[int, ...]
+    threshold: float
+
+
+def reduce_partition(task: PartitionTask) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce: the (first, duplicate) edges of one partition, exact and near; cached so a killed run resumes."""
+    done = task.cache / "edges" / f"part-{task.part:05d}.npz"
+    if not done.exists():
+        maps = [np.load(task.cache / "map" / f"{shard}.npz") for shard in task.shards]
+        exact = grouped_pairs(np.concatenate([m[f"exact_{task.part}"] for m in maps]))
+        candidates = np.unique(grouped_pairs(np.concatenate([m[f"bands_{task.part}"] for m in maps])), axis=0)
+        store = SignatureStore(task.cache, task.shards, task.firsts)
+        similar = np.zeros(len(candidates), dtype=bool)
+        for start in range(0, len(candidates), VERIFY_BATCH):
+            pairs = candidates[start : start + VERIFY_BATCH]
+            similar[start : start + len(pairs)] = (store.rows(pairs[:, 0]) == store.rows(pairs[:, 1])).mean(axis=1) \
+                >= task.threshold
+        with atomic_path(done) as tmp, open(tmp, "wb") as f:
+            np.savez(f, exact=exact, near=candidates[similar])
+    with np.load(done) as edges:
+        return edges["exact"], edges["near"]
+
+
+# ── driver: clusters ────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Clusters:
+    dropped: np.ndarray  # record numbers of duplicates, ascending
+    exact: np.ndarray  # per dropped record: an exact duplicate (else a near one)
+    count: int
+    largest: list[np.ndarray]  # record numbers of the largest clusters, each ascending (the first is kept)
+
+
+def duplicate_clusters(exact: np.ndarray, near: np.ndarray, examples: int = EXAMPLE_CLUSTERS) -> Clusters:
+    """Connected components of the duplicate edges; every record but a component's lowest is dropped."""
+    from scipy.sparse import coo_matrix  # here, not at the top: the driver needs scipy, workers do not
+    from scipy.sparse.csgraph import connected_components
+
+    nodes, ends = np.unique(np.concatenate([exact, near]), return_inverse=True)
+    ends = ends.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(ends)), (ends[:, 0], ends[:, 1])), shape=(len(nodes), len(nodes)))
+    count, label = connected_components(graph, directed=False)
+    root = np.full(count, len(nodes))
+    np.minimum.at(root, label, np.arange(len(nodes)))  # nodes ascend, so the root is the lowest record
+    dropped = nodes[root[label] != np.arange(len(nodes))]
+    sizes = np.bincount(label, minlength=count)
+    largest = np.lexsort((root, -sizes))[:examples]
+    return Clusters(dropped, np.isin(dropped, exact[:, 1]), count, [nodes[label == c] for c in largest])
 
 
 # ── the stage ───────────────────────────────────────────────────────────────────────────────
@@ -234,6 +305,15 @@ def write_kept(task: KeepTask) -> ShardInfo:
     return write_shard(task.out, task.shard, kept, task.format, stats)
 
 
+def _cache_dir(out: Path, key: dict) -> Path:
+    """The dir of map/reduce outputs, emptied when they were made with other parameters."""
+    cache = out / ".minhash"
+    if cache.exists() and (not (cache / "params.json").exists() or read_json(cache / "params.json") != key):
+        shutil.rmtree(cache)
+    atomic_write_json(cache / "params.json", key)
+    return cache
+
+
 def dedup(
     data: str | Path,
     out: str | Path,
@@ -249,71 +329,60 @@ def dedup(
     if len(src) == 0:
         raise BadInput("dataset is empty: nothing to deduplicate", file=src.path)
     writer = DatasetWriter(out, stage="dedup", params=params.model_dump(), parents=[src], format=src.format)
-    tasks = [SignatureTask(src.path, s.name, writer.path / ".minhash", params.shingle, params.num_perm, params.seed)
-             for s in src.shards]
-    by_shard = {r.shard: r for r in map_shards(tasks, shard_signatures, workers=workers, executor=executor,
-                                                 address=address, description="dedup: minhash")}
-    shards = [by_shard[s.name] for s in src.shards]
-    ids = [i for s in shards for i in s.ids]
-    paths = [p for s in shards for p in s.paths]
-    exact = [k for s in shards for k in s.exact]
-    signatures = np.concatenate([s.signatures for s in shards])
-
-    reason: dict[int, str] = {}
-    first_of_key: dict[str, int] = {}
-    uf = UnionFind(len(ids))
-    for i, key in enumerate(exact):
-        if key in first_of_key:
-            uf.union(first_of_key[key], i)
-            reason[i] = "exact_duplicate"
-        else:
-            first_of_key[key] = i
-    unique = np.array(sorted(first_of_key.values()), dtype=np.int64)
+    n = len(src)
     bands, rows = lsh_params(params.threshold, params.num_perm)
-    keys = band_keys(signatures[unique], 0, bands, rows)
-    keys[:, 2] = unique[keys[:, 2].astype(np.int64)]  # local numbering -> record number
-    cluster(bucket_groups(keys), signatures, params.threshold, uf)
+    partitions = params.partitions or -(-n * bands // ROWS_PER_PARTITION)
+    cache = _cache_dir(writer.path, {**params.model_dump(), "partitions": partitions})
+    shards = tuple(s.name for s in src.shards)
+    firsts = tuple(int(f) for f in np.cumsum([0] + [s.records for s in src.shards])[:-1])
+    run = {"workers": workers, "executor": executor, "address": address}
 
-    members: dict[int, list[int]] = {}
-    for i in range(len(ids)):
-        root = uf.find(i)
-        members.setdefault(root, []).append(i)
-        if root != i and i not in reason:
-            reason[i] = "near_duplicate"
+    sign = [SignatureTask(src.path, shard, first, cache, params, bands, rows, partitions)
+            for shard, first in zip(shards, firsts)]
+    for _ in map_shards(sign, sign_shard, description="dedup: minhash", **run):
+        pass
+    reduce = [PartitionTask(cache, part, shards, firsts, params.threshold) for part in range(partitions)]
+    edges = list(map_shards(reduce, reduce_partition, description="dedup: buckets", **run))
+    clusters = duplicate_clusters(np.concatenate([e[0] for e in edges]), np.concatenate([e[1] for e in edges]))
 
     done = writer.done_shards()
-    keep_tasks, start = [], 0
-    for shard, sig in zip(src.shards, shards):
-        n = len(sig.ids)
-        if shard.name not in done:
-            drop = {i - start: reason[i] for i in range(start, start + n) if i in reason}
-            keep_tasks.append(KeepTask(src.path, shard.name, writer.path, src.format, drop))
-        start += n
-    for _ in map_shards(keep_tasks, write_kept, workers=workers, executor=executor, address=address,
-                        description="dedup: write"):
+    reasons = np.where(clusters.exact, "exact_duplicate", "near_duplicate")
+    keep_tasks = []
+    for shard, first, info in zip(shards, firsts, src.shards):
+        lo, hi = np.searchsorted(clusters.dropped, [first, first + info.records])
+        if shard not in done:
+            drop = {int(r) - first: str(reason) for r, reason in zip(clusters.dropped[lo:hi], reasons[lo:hi])}
+            keep_tasks.append(KeepTask(src.path, shard, writer.path, src.format, drop))
+    for _ in map_shards(keep_tasks, write_kept, description="dedup: write", **run):
         pass
 
-    clusters = sorted((m for m in members.values() if len(m) > 1), key=lambda m: (-len(m), m[0]))
-    counts = Counter(reason.values())
+    def described(record: int) -> dict:
+        s = int(np.searchsorted(firsts, record, side="right")) - 1
+        with np.load(cache / "map" / f"{shards[s]}.npz") as m:
+            return {"id": str(m["ids"][record - firsts[s]]), "path": str(m["paths"][record - firsts[s]])}
+
+    exact_count = int(clusters.exact.sum())
+    near_count = len(clusters.dropped) - exact_count
     summary = {
         "dedup": {
-            "records": len(ids),
-            "kept": len(ids) - len(reason),
-            "exact_duplicates": counts["exact_duplicate"],
-            "near_duplicates": counts["near_duplicate"],
-            "clusters": len(clusters),
+            "records": n,
+            "kept": n - len(clusters.dropped),
+            "exact_duplicates": exact_count,
+            "near_duplicates": near_count,
+            "clusters": clusters.count,
             "lsh": {"bands": bands, "rows": rows, "threshold": params.threshold, "shingle": params.shingle,
-                    "num_perm": params.num_perm},
+                    "num_perm": params.num_perm, "partitions": partitions},
             "example_clusters": [
-                [{"id": ids[i], "path": paths[i], "kept": i == m[0]} for i in m[:5]] + ([{"more": len(m) - 5}] if len(m) > 5 else [])
-                for m in clusters[:EXAMPLE_CLUSTERS]
+                [{**described(int(r)), "kept": i == 0} for i, r in enumerate(m[:5])]
+                + ([{"more": len(m) - 5}] if len(m) > 5 else [])
+                for m in clusters.largest
             ],
         }
     }
     dataset = writer.close(summary)
-    shutil.rmtree(writer.path / ".minhash", ignore_errors=True)
-    console.print(f"dedup: {len(ids)} records -> {len(dataset)} kept ({counts['exact_duplicate']} exact, "
-                  f"{counts['near_duplicate']} near duplicates in {len(clusters)} clusters)")
+    shutil.rmtree(cache, ignore_errors=True)
+    console.print(f"dedup: {n} records -> {len(dataset)} kept ({exact_count} exact, "
+                  f"{near_count} near duplicates in {clusters.count} clusters)")
     return dataset
 
 
