@@ -86,3 +86,38 @@ def test_stdlib_ingest_and_stats(tmp_path, cli):
     assert stats["records"] == 200 and stats["languages"] == {"python": 200}
     assert stats["approx_tokens"] > 10_000
     assert cli("data", "verify", str(tmp_path / "std")).returncode == 0
+
+
+def _forest(root):
+    """Two source trees and a JSONL file, with files that are skipped in between."""
+    for tree in ("a", "b"):
+        (root / tree / "pkg").mkdir(parents=True)
+        for i in range(9):
+            (root / tree / "pkg" / f"m{i}.py").write_text(f"def {tree}{i}():\n    return {i}\n")
+        (root / tree / "pkg" / "blob.py").write_bytes(b"\x00binary")
+    rows = [{"text": f"x = {i}\n", "path": f"t{i}.py"} for i in range(5)] + [{"text": "  "}]
+    (root / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [str(root / "a"), str(root / "rows.jsonl"), str(root / "b")]
+
+
+def _ingested(dataset):
+    return list(dataset.records()), [(s.name, s.sha256) for s in dataset.shards], dataset.manifest["summary"]
+
+
+def test_ingest_output_is_the_same_on_any_executor_and_worker_count(tmp_path, cli, ray_cluster):
+    from syllabus.data.ingest import IngestParams, ingest
+
+    sources = _forest(tmp_path / "src")
+    for max_files in (None, 13):  # 13 ends inside the fourth unit (the JSONL file)
+        params = IngestParams(sources=sources, records_per_shard=4, max_files=max_files)
+        one = _ingested(ingest(params, tmp_path / f"one-{max_files}"))
+        paths = [f"pkg/m{i}.py" for i in range(9)] + [f"t{i}.py" for i in range(5)] + [f"pkg/m{i}.py" for i in range(9)]
+        assert [r["path"] for r in one[0]] == paths[:max_files]  # in source order, across units
+        assert len(one[1]) == (7 if max_files is None else 4)  # units: 3 per tree, 1 JSONL
+        assert one[2]["ingest"]["skipped_binary"] == (2 if max_files is None else 1)
+        for executor in ("local", "ray"):
+            out = tmp_path / f"{executor}-{max_files}"
+            assert _ingested(ingest(params, out, workers=2, executor=executor)) == one, executor
+    args = ["data", "ingest", *sources, "--out", tmp_path / "cli", "--records-per-shard", "4", "--workers", "2"]
+    assert cli(*args).returncode == 0
+    assert _ingested(Dataset(tmp_path / "cli"))[:2] == _ingested(Dataset(tmp_path / "one-None"))[:2]

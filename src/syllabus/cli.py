@@ -100,13 +100,16 @@ def data_ingest(
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
     max_bytes: Annotated[int, typer.Option(help="Skip files larger than this.")] = 1_000_000,
     max_files: Annotated[Optional[int], typer.Option(help="Stop after this many files.")] = None,
-    records_per_shard: Annotated[int, typer.Option(help="Records per output shard.")] = 2_000,
+    records_per_shard: Annotated[int, typer.Option(help="Files read into one output shard.")] = 2_000,
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Build the raw code corpus, keeping path/repo/license as provenance."""
     from syllabus.data.ingest import IngestParams, ingest
 
     params = IngestParams(sources=sources, max_bytes=max_bytes, max_files=max_files, records_per_shard=records_per_shard)
-    dataset = ingest(params, out)
+    dataset = ingest(params, out, workers=workers, executor=executor, address=address)
     _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["ingest"]})
 
 

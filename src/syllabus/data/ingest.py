@@ -13,6 +13,7 @@ import subprocess
 import sysconfig
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,10 +21,10 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from syllabus.config import Params, StageContext
-from syllabus.console import progress_bar
-from syllabus.data.dataset import Dataset, DatasetWriter, record_id
+from syllabus.data.dataset import Dataset, DatasetWriter, record_id, write_shard
 from syllabus.data.files import iter_jsonl
 from syllabus.errors import BadInput
+from syllabus.scale import map_shards
 
 # named sources available offline on every machine
 NAMED_SOURCES = {
@@ -109,14 +110,49 @@ def _walk_py(root: Path, extensions: tuple[str, ...]) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
-def _directory_candidates(root: Path, params: IngestParams, stats: Counter) -> Iterator[Candidate]:
+@dataclass(frozen=True)
+class Unit:
+    """A group of candidates that becomes one output shard: some files of one tree, or one table file."""
+
+    source: str  # the argument it was found under
+    files: tuple[Path, ...] = ()
+    root: Path | None = None  # record paths are relative to it
+    repo: str = ""
+    license: str = ""
+    table: Path | None = None
+
+
+def _directory_units(source: str, root: Path, params: IngestParams) -> list[Unit]:
     extensions = tuple(params.extensions)
     is_git = (root / ".git").exists()
     files = _git_files(root) if is_git else None
-    paths = [p for p in files if p.name.endswith(extensions)] if files is not None else _walk_py(root, extensions)
+    paths = [p for p in files if p.name.endswith(extensions)] if files is not None else list(_walk_py(root, extensions))
     repo = _git_remote(root) if is_git else root.name
     license = _license_of(root)
-    for path in paths:
+    size = params.records_per_shard
+    return [Unit(source, tuple(paths[i : i + size]), root, repo, license) for i in range(0, len(paths), size)]
+
+
+def plan_units(params: IngestParams) -> list[Unit]:
+    """Every source split into units, in source order: the same plan whatever runs it."""
+    units = []
+    for source in params.sources:
+        path = NAMED_SOURCES[source]() if source in NAMED_SOURCES else Path(source)
+        if not path.exists():
+            raise BadInput("no such file or directory", file=path)
+        if path.is_dir():
+            units += _directory_units(source, path, params)
+        elif path.suffix in (".jsonl", ".parquet"):
+            units.append(Unit(source, table=path))
+        elif path.name.endswith(tuple(params.extensions)):
+            units.append(Unit(source, (path,), path.parent))
+        else:
+            raise BadInput("expected a directory, a .py file, or a .jsonl/.parquet file", file=path)
+    return units
+
+
+def _file_candidates(unit: Unit, params: IngestParams, stats: Counter) -> Iterator[Candidate]:
+    for path in unit.files:
         try:
             size = path.stat().st_size
             if size > params.max_bytes:
@@ -126,7 +162,7 @@ def _directory_candidates(root: Path, params: IngestParams, stats: Counter) -> I
         except OSError:
             stats["skipped_unreadable"] += 1
             continue
-        yield Candidate(data, str(path.relative_to(root)), repo, license)
+        yield Candidate(data, str(path.relative_to(unit.root)), unit.repo, unit.license)
 
 
 def _first(row: dict, columns: tuple[str, ...]) -> str:
@@ -165,62 +201,93 @@ def _row_candidate(row: dict, text_column: str, file: Path) -> Candidate:
     return Candidate(data, _first(row, PATH_COLUMNS) or file.name, _first(row, REPO_COLUMNS), _first(row, LICENSE_COLUMNS))
 
 
-def _candidates(source: str, params: IngestParams, stats: Counter) -> Iterator[Candidate]:
-    if source in NAMED_SOURCES:
-        root = NAMED_SOURCES[source]()
-        yield from _directory_candidates(root, params, stats)
-        return
-    path = Path(source)
-    if not path.exists():
-        raise BadInput("no such file or directory", file=path)
-    if path.is_dir():
-        yield from _directory_candidates(path, params, stats)
-    elif path.suffix in (".jsonl", ".parquet"):
-        yield from _table_candidates(path)
-    elif path.name.endswith(tuple(params.extensions)):
-        yield Candidate(path.read_bytes(), path.name, "", "")
-    else:
-        raise BadInput("expected a directory, a .py file, or a .jsonl/.parquet file", file=path)
+@dataclass(frozen=True)
+class IngestTask:
+    unit: Unit
+    params: IngestParams
+    out: Path
+    shard: str
+    limit: int | None  # stop after this many records
 
 
-def ingest(params: IngestParams, out: str | Path) -> Dataset:
-    """Read every source into the dataset dir `out`; returns the finished dataset."""
-    for source in params.sources:  # fail on a missing path before any work
-        if source not in NAMED_SOURCES and not Path(source).exists():
-            raise BadInput("no such file or directory", file=source)
+def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
+    """Read one unit into one shard (none when nothing in it is kept); returns (shard, records, stats)."""
     stats: Counter = Counter()
+    candidates = _table_candidates(task.unit.table) if task.unit.table else \
+        _file_candidates(task.unit, task.params, stats)
+
+    def records() -> Iterator[dict]:
+        kept = 0
+        for candidate in candidates:
+            stats["total"] += 1
+            text, skip = decode_code(candidate.data)
+            size = len(text.encode("utf-8", "surrogatepass")) if skip is None else 0
+            if skip is None and size > task.params.max_bytes:  # table rows have no file size to check first
+                skip = "skipped_too_large"
+            if skip is None and size < task.params.min_bytes:
+                skip = "skipped_too_small"
+            if skip:
+                stats[skip] += 1
+                continue
+            stats["kept_bytes"] += size
+            yield {"id": record_id(text), "text": text, "path": candidate.path, "repo": candidate.repo,
+                   "license": candidate.license, "source": task.unit.source, "lang": "python"}
+            kept += 1
+            if task.limit is not None and kept >= task.limit:
+                return
+
+    info = write_shard(task.out, task.shard, records(), "jsonl.zst", stats)
+    if info.records == 0:
+        _remove_shard(task.out, task.shard)
+    return task.shard, info.records, stats
+
+
+def _remove_shard(dataset_dir: Path, name: str) -> None:
+    (dataset_dir / name).unlink(missing_ok=True)
+    (dataset_dir / f"{name}.json").unlink(missing_ok=True)
+
+
+def ingest(
+    params: IngestParams,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+) -> Dataset:
+    """Read every source into the dataset dir `out`, unit i into shard i; returns the finished dataset.
+
+    The output depends only on the sources and params, not on the executor or the number of workers.
+    With `max_files`, units run in waves of `workers` until enough records are kept, and the unit
+    that passes the limit is read again up to it, so the dataset is the first `max_files` records.
+    """
+    units = plan_units(params)
     writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), records_per_shard=params.records_per_shard)
     for stale in writer.done_shards():  # ingest is cheap: restart from scratch rather than resume
-        (writer.path / stale).unlink()
-        (writer.path / f"{stale}.json").unlink()
-    kept = 0
-    with progress_bar() as bar:
-        task = bar.add_task("ingest", total=params.max_files, status="")
-        for source in params.sources:
-            for candidate in _candidates(source, params, stats):
-                stats["total"] += 1
-                text, skip = decode_code(candidate.data)
-                size = len(text.encode("utf-8", "surrogatepass")) if skip is None else 0
-                if skip is None and size > params.max_bytes:  # table rows have no file size to check first
-                    skip = "skipped_too_large"
-                if skip is None and size < params.min_bytes:
-                    skip = "skipped_too_small"
-                if skip:
-                    stats[skip] += 1
-                    continue
-                writer.write({"id": record_id(text), "text": text, "path": candidate.path, "repo": candidate.repo,
-                              "license": candidate.license, "source": source, "lang": "python"})
-                kept += 1
-                stats["kept_bytes"] += size
-                bar.update(task, advance=1, status=f"{kept} files")
-                if params.max_files is not None and kept >= params.max_files:
-                    break
-            if params.max_files is not None and kept >= params.max_files:
-                break
-    stats["kept"] = kept
+        _remove_shard(writer.path, stale)
+    stats: Counter = Counter(kept=0)
+    wanted = params.max_files
+    wave = len(units) if wanted is None else max(workers, 1)
+    for start in range(0, len(units), max(wave, 1)):
+        if wanted is not None and stats["kept"] >= wanted:
+            break
+        limit = None if wanted is None else wanted - stats["kept"]
+        tasks = [IngestTask(unit, params, writer.path, writer.shard_name(start + i), limit)
+                 for i, unit in enumerate(units[start : start + wave])]
+        done = {shard: (n, unit_stats) for shard, n, unit_stats in map_shards(
+            tasks, ingest_unit, workers=workers, executor=executor, address=address, description="ingest")}
+        for task in tasks:  # in unit order
+            n, unit_stats = done[task.shard]
+            if wanted is not None and stats["kept"] >= wanted:
+                _remove_shard(writer.path, task.shard)
+                continue
+            if wanted is not None and stats["kept"] + n > wanted:
+                _, n, unit_stats = ingest_unit(replace(task, limit=wanted - stats["kept"]))
+            stats.update(unit_stats)
+            stats["kept"] += n
     return writer.close(summary={"ingest": dict(stats)})
 
 
 def ingest_stage(params: IngestParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
-    dataset = ingest(params, out)
+    dataset = ingest(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
     return {"records": len(dataset), "bytes": dataset.manifest["bytes"], **dataset.manifest["summary"]["ingest"]}
