@@ -58,7 +58,7 @@ from syllabus.scale import map_shards
 
 # identifiers/numbers, or one punctuation character: whitespace never makes a token
 CODE_TOKEN = re.compile(r"[A-Za-z_0-9]+|[^\sA-Za-z_0-9]")
-_SPACES = re.compile(r"[ \t\f\v]+")
+_SPACES = re.compile(r"[ \t]+")  # \f and \v end a line for str.splitlines: never inside one
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the rolling shingle/band hashes
 EXAMPLE_CLUSTERS = 5
 ROWS_PER_PARTITION = 4_000_000  # shuffle rows one reduce task holds: 96 MB of (key, key, record) u64
@@ -76,12 +76,16 @@ class DedupParams(Params):
 
 def normalize_code(text: str) -> str:
     """The text that exact-duplicate detection compares (see the module docstring)."""
-    lines = (_SPACES.sub(" ", line.strip()) for line in text.splitlines())
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
     return "\n".join(line for line in lines if line and not line.startswith("#"))
 
 
 def exact_key(text: str) -> str:
-    return hashlib.blake2b(normalize_code(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return _digest(normalize_code(text)).hex()
+
+
+def _digest(normalized: str) -> bytes:
+    return hashlib.blake2b(normalized.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def shingle_hashes(token_hashes: list[int], shingle: int) -> np.ndarray:
@@ -98,14 +102,18 @@ def shingle_hashes(token_hashes: list[int], shingle: int) -> np.ndarray:
 
 
 def minhash_signatures(texts: list[str], *, shingle: int, num_perm: int, seed: int) -> np.ndarray:
-    """MinHash signatures [n, num_perm] uint32 of the shingle sets of normalized texts."""
-    tokens = [CODE_TOKEN.findall(normalize_code(t)) for t in texts]
+    """MinHash signatures [n, num_perm] uint32 of the shingle sets of the texts, normalized."""
+    return _signatures([normalize_code(t) for t in texts], shingle, num_perm, seed)
+
+
+def _signatures(normalized: list[str], shingle: int, num_perm: int, seed: int) -> np.ndarray:
+    tokens = [CODE_TOKEN.findall(t) for t in normalized]
     per_doc = [shingle_hashes(h, shingle) for h in rensa.RMinHash.hash_token_sets(tokens)]
     offsets = np.zeros(len(per_doc) + 1, dtype=np.uint64)
     np.cumsum([len(s) for s in per_doc], out=offsets[1:])
     flat = np.concatenate(per_doc) if per_doc else np.zeros(0, dtype=np.uint64)
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, num_perm, seed)
-    return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(texts), num_perm)
+    return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(normalized), num_perm)
 
 
 # ── map: per shard ──────────────────────────────────────────────────────────────────────────
@@ -138,11 +146,10 @@ def band_keys(signatures: np.ndarray, first_index: int, bands: int, rows: int) -
     return keys
 
 
-def exact_keys(texts: list[str], first_index: int) -> np.ndarray:
-    """One (key high word, key low word, record) row per record."""
-    digests = b"".join(bytes.fromhex(exact_key(t)) for t in texts)
-    words = np.frombuffer(digests, dtype=np.uint64).reshape(len(texts), 2)
-    return np.column_stack([words, np.arange(first_index, first_index + len(texts), dtype=np.uint64)])
+def exact_keys(normalized: list[str], first_index: int) -> np.ndarray:
+    """One (key high word, key low word, record) row per normalized text."""
+    words = np.frombuffer(b"".join(map(_digest, normalized)), dtype=np.uint64).reshape(len(normalized), 2)
+    return np.column_stack([words, np.arange(first_index, first_index + len(normalized), dtype=np.uint64)])
 
 
 def partition_of(rows: np.ndarray, partitions: int) -> np.ndarray:
@@ -169,14 +176,13 @@ def sign_shard(task: SignatureTask) -> str:
     if done.exists():
         return task.shard
     records = list(Dataset(task.src).read_shard(task.shard))
-    texts = [r["text"] for r in records]
-    p = task.params
-    signatures = minhash_signatures(texts, shingle=p.shingle, num_perm=p.num_perm, seed=p.seed)
+    normalized = [normalize_code(r["text"]) for r in records]
+    signatures = _signatures(normalized, task.params.shingle, task.params.num_perm, task.params.seed)
     with atomic_path(task.cache / "signatures" / f"{task.shard}.npy") as tmp, open(tmp, "wb") as f:
         np.save(f, signatures)
     arrays = {"ids": np.array([str(r.get("id", "")) for r in records], dtype=str),
               "paths": np.array([str(r.get("path", "")) for r in records], dtype=str)}
-    for kind, rows in (("exact", exact_keys(texts, task.first)),
+    for kind, rows in (("exact", exact_keys(normalized, task.first)),
                        ("bands", band_keys(signatures, task.first, task.bands, task.rows))):
         part = partition_of(rows, task.partitions)
         order = np.argsort(part, kind="stable")
