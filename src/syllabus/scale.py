@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
@@ -154,7 +155,10 @@ def _ray_map(tasks, fn, workers, address) -> Iterator[Any]:
         else:
             ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
     remote_fn = ray.remote(max_retries=3)(fn)
-    pending = [remote_fn.remote(task) for task in tasks]
+    # on a cluster given by address every CPU is used; in-process (a local cluster) `workers` tasks at a time
+    queue = iter(tasks)
+    pending = [remote_fn.remote(task) for task in islice(queue, len(tasks) if address else max(workers, 1))]
     while pending:
         finished, pending = ray.wait(pending, num_returns=1)
+        pending += [remote_fn.remote(task) for task in islice(queue, 1)]
         yield ray.get(finished[0])
