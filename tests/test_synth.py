@@ -180,3 +180,20 @@ def test_exercises_cli_offline(cli, tmp_path):
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary["records"] >= 28 and summary["acceptance_rate"] >= 0.93
     assert summary["coverage"]["names"]["of"] == 30
+
+
+@needs_sandbox
+def test_exercises_verified_on_ray_equal_local_and_resume_per_shard(tmp_path, ray_cluster):
+    params = ExercisesParams(n=12, batch_size=3)
+    local = synth_exercises(params, tmp_path / "local")
+    on_ray = synth_exercises(params, tmp_path / "ray", workers=2, executor="ray")
+    assert len(local.shards) == 4 and len(local) >= 10
+    assert list(local.records()) == list(on_ray.records()) and local.stats == on_ray.stats
+    # a killed run: the manifest and one shard gone; the re-run redoes that shard only, from the reply cache
+    (tmp_path / "ray" / "manifest.json").unlink()
+    on_ray.shard_path(on_ray.shards[2]).unlink()
+    kept = on_ray.shard_path(on_ray.shards[0]).stat().st_mtime_ns
+    again = synth_exercises(params, tmp_path / "ray", workers=2, executor="ray")
+    assert again.shard_path(again.shards[0]).stat().st_mtime_ns == kept
+    assert list(again.records()) == list(local.records())
+    assert again.manifest["summary"]["synth.exercises"]["llm"]["sent"] == 0

@@ -269,6 +269,10 @@ def synth_exercises(
     timeout: Annotated[float, typer.Option(help="Seconds a solution may run against its tests.")] = 5.0,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
+    parallel_batches: Annotated[int, typer.Option(
+        help="Batches verified at once, each with its own --workers sandbox processes (with --address: the cluster's CPUs).")] = 1,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Write CodeExercises with a teacher LLM; keep those whose solutions pass in the sandbox."""
     from syllabus.config import validate
@@ -278,7 +282,8 @@ def synth_exercises(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, names=names,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, workers=workers,
         timeout=timeout, cache_dir=cache_dir, prices=prices), file=None)
-    _synth_result(synth_exercises(params, out), "synth.exercises")
+    _synth_result(synth_exercises(params, out, workers=parallel_batches, executor=executor, address=address),
+                  "synth.exercises")
 
 
 # ── dedup and decontam (issue #7) ────────────────────────────────────────────────────────────

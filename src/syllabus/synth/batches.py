@@ -21,6 +21,7 @@ from syllabus.config import Params
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, DatasetWriter, _read_shard_file, record_id
 from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply, split_endpoints
+from syllabus.scale import map_shards
 from syllabus.synth.diversity import NearDuplicates, diversity_summary
 from syllabus.synth.offline import NOTE as OFFLINE_NOTE
 
@@ -38,6 +39,20 @@ class Job:
 AcceptBatch = Callable[[list[Job], list[Reply], Counter], list[dict]]
 
 
+@dataclass(frozen=True)
+class AcceptTask:
+    accept: AcceptBatch
+    shard: str
+    jobs: list[Job]
+    replies: list[Reply]
+
+
+def accept_batch(task: AcceptTask) -> tuple[str, list[dict], Counter]:
+    """Run the acceptor over one batch's answers; a task of the executor."""
+    stats: Counter = Counter()
+    return task.shard, task.accept(task.jobs, task.replies, stats), stats
+
+
 def synthesize(
     jobs: list[Job],
     out: str | Path,
@@ -50,17 +65,46 @@ def synthesize(
     batch_size: int,
     dedup_threshold: float,
     system: str | None = None,
+    workers: int = 1,
+    executor: str = "local",
+    address: str | None = None,
 ) -> tuple[DatasetWriter, str | None]:
     """Run every batch not yet written; returns the writer (close it with a summary) and why the
-    run stopped early (None if it did not)."""
+    run stopped early (None if it did not).
+
+    The teacher is asked from here, one batch after another; accepting the answers (for exercises,
+    running them in the sandbox) runs on the executor, `workers` batches at a time, one task each.
+    Shards are then written in batch order, so the near-duplicate filter sees the same sequence
+    whatever runs the tasks."""
     writer = DatasetWriter(out, stage=stage, params=params)
     done = writer.done_shards()
     near = NearDuplicates(dedup_threshold)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     stopped = None
+    asked: list[tuple[Counter, AcceptTask]] = []
+
+    def write_asked() -> None:
+        accepted = {shard: (records, stats) for shard, records, stats in map_shards(
+            [task for _, task in asked], accept_batch, workers=workers, executor=executor, address=address,
+            description=f"{stage}: accept")}
+        for stats, task in asked:
+            records, accept_stats = accepted[task.shard]
+            stats.update(accept_stats)
+            kept = []
+            for record in records:
+                record["id"] = record_id(record["text"])
+                if near.seen(record["text"]):
+                    stats["dropped_near_duplicate"] += 1
+                    continue
+                kept.append(record)
+            stats["accepted"] = len(kept)
+            writer.write_shard(task.shard, kept, dict(stats))
+        asked.clear()
+
     for index, batch in enumerate(batches):
         name = writer.shard_name(index)
         if name in done and not done[name].stats.get("pending"):
+            write_asked()
             for record in _read_shard_file(writer.path / name, writer.format):
                 near.seen(record["text"])
             continue
@@ -71,20 +115,15 @@ def synthesize(
         stats: Counter = Counter(total=len(batch))
         answered = [(job, reply) for job, reply in zip(batch, replies) if reply.ok]
         stats["pending"] = len(batch) - len(answered)
-        records = []
-        for record in accept([j for j, _ in answered], [r for _, r in answered], stats):
-            record["id"] = record_id(record["text"])
-            if near.seen(record["text"]):
-                stats["dropped_near_duplicate"] += 1
-                continue
-            records.append(record)
-        stats["accepted"] = len(records)
-        writer.write_shard(name, records, dict(stats))
+        asked.append((stats, AcceptTask(accept, name, [j for j, _ in answered], [r for _, r in answered])))
         if any(reply.error == BUDGET_EXHAUSTED for reply in replies):
             stopped = BUDGET_EXHAUSTED
             console.print(f"[yellow]{stage}: budget exhausted after batch {index + 1}/{len(batches)}; "
                           "re-run with a larger --budget to continue (nothing is re-sent)[/yellow]")
             break
+        if len(asked) >= workers:
+            write_asked()
+    write_asked()
     return writer, stopped
 
 

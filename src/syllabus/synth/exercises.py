@@ -133,11 +133,16 @@ def parse_exercise(text: str, name: str) -> Exercise | str:
     return Exercise("".join(lines[:split]), "".join(lines[split:]), tests)
 
 
-def verify_exercises(params: ExercisesParams):
+@dataclass(frozen=True)
+class VerifyExercises:
     """The batch acceptor: parse every answer, run the parsed ones in the sandbox, keep the passing."""
-    from syllabus.sandbox import run_programs
 
-    def accept(jobs: list[Job], replies: list[Reply], stats: Counter) -> list[dict]:
+    workers: int  # sandbox processes
+    timeout: float
+
+    def __call__(self, jobs: list[Job], replies: list[Reply], stats: Counter) -> list[dict]:
+        from syllabus.sandbox import run_programs
+
         parsed = []
         for job, reply in zip(jobs, replies):
             exercise = parse_exercise(reply.text, job.meta["function_name"])
@@ -145,7 +150,7 @@ def verify_exercises(params: ExercisesParams):
                 stats[f"dropped_{exercise}"] += 1
             else:
                 parsed.append((job, reply, exercise))
-        verdicts = run_programs([e.program for _, _, e in parsed], workers=params.workers, timeout=params.timeout)
+        verdicts = run_programs([e.program for _, _, e in parsed], workers=self.workers, timeout=self.timeout)
         records = []
         for (job, reply, exercise), verdict in zip(parsed, verdicts):
             if not verdict.passed:
@@ -158,17 +163,18 @@ def verify_exercises(params: ExercisesParams):
                             "provenance": reply.provenance})
         return records
 
-    return accept
 
-
-def synth_exercises(params: ExercisesParams, out: str | Path) -> Dataset:
+def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 1, executor: str = "local",
+                    address: str | None = None) -> Dataset:
+    """Exercises into dataset dir `out`; each batch is verified as one task on the executor, `workers` at a time."""
     names = load_names(params.names)
     client = make_client(params, out)
     jobs = exercise_jobs(names, params.n, params.seed)
     writer, stopped = synthesize(
         jobs, out, client=client, stage="synth.exercises", params=params.model_dump(mode="json"),
         sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
-        accept=verify_exercises(params), batch_size=params.batch_size, dedup_threshold=params.dedup_threshold)
+        accept=VerifyExercises(params.workers, params.timeout), batch_size=params.batch_size,
+        dedup_threshold=params.dedup_threshold, workers=workers, executor=executor, address=address)
     dataset = writer.close()
     summary = base_summary(dataset, params, client, stopped)
     records = list(dataset.records())
@@ -181,5 +187,6 @@ def synth_exercises(params: ExercisesParams, out: str | Path) -> Dataset:
 
 
 def exercises_stage(params: ExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
-    summary = synth_exercises(params, out).manifest["summary"]["synth.exercises"]
+    dataset = synth_exercises(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
+    summary = dataset.manifest["summary"]["synth.exercises"]
     return headline(summary)
