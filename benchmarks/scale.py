@@ -12,7 +12,7 @@ goal is >= 1.7x; it needs two idle cores), and CPU seconds per 1,000 records (dr
 Ray's daemons). CPU time barely depends on the machine's load: equal CPU per record with 1 and 2
 workers means the executor adds no overhead, whatever the wall clock says. Check `uptime` first.
 
-    python benchmarks/scale.py [--max-files 6000] [--records-per-shard 100]
+    python benchmarks/scale.py [--max-files 5000] [--records-per-shard 100]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _measure(run) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-files", type=int, default=6000)
+    parser.add_argument("--max-files", type=int, default=5000)
     parser.add_argument("--records-per-shard", type=int, default=100)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

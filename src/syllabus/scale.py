@@ -9,6 +9,7 @@ counters `total` and `forwarded` itself. Executors only decide where shards run.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -18,6 +19,8 @@ from itertools import islice
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
+
+from threadpoolctl import threadpool_limits
 
 from syllabus.console import progress_bar
 from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
@@ -79,8 +82,9 @@ def _run(tasks, fn, workers, executor, address) -> Iterator[Any]:
     if executor == "ray":
         yield from _ray_map(tasks, fn, workers, address)
     elif workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield fn(task)
+        with threadpool_limits(max(workers, 1)):  # in-process work uses `workers` cores too
+            for task in tasks:
+                yield fn(task)
     else:
         futures = [local_pool(workers).submit(fn, task) for task in tasks]
         try:
@@ -103,8 +107,16 @@ def local_pool(workers: int) -> ProcessPoolExecutor:
     if _pool is None or _pool[0] != workers:
         close_local_pool()
         # spawn, not fork: workers may load torch/OpenMP, which does not survive a fork of a threaded parent
-        _pool = (workers, ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")))
+        _pool = (workers, ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                              initializer=_one_thread_each))
     return _pool[1]
+
+
+def _one_thread_each() -> None:
+    """Pool workers run one BLAS/OpenMP thread each, as Ray's do: N workers keep N cores busy, not N x cores."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"  # for libraries loaded from now on
+    threadpool_limits(1)  # for those already loaded: spawn imported the parent's main module
 
 
 def close_local_pool() -> None:
