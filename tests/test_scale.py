@@ -75,6 +75,19 @@ def test_ray_retries_a_killed_worker(tmp_path, ray_cluster):
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
+def test_local_pool_survives_a_killed_worker_and_the_rerun_finishes(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+
+    src = _source(tmp_path)
+    marker = tmp_path / "killed"
+    with pytest.raises(BrokenProcessPool):  # no retries on the local pool: the run fails...
+        run_step(SlowOnce(marker), src, tmp_path / "out", workers=2)
+    assert marker.exists()
+    out = run_step(SlowOnce(marker), src, tmp_path / "out", workers=2)  # ...and a re-run, on a new pool, finishes
+    assert [r["n"] for r in out.records()] == list(range(40))
+    assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
 def _same_output(local: Dataset, on_ray: Dataset) -> None:
     assert list(local.records()) == list(on_ray.records())
     assert [s.sha256 for s in local.shards] == [s.sha256 for s in on_ray.shards]
