@@ -28,13 +28,17 @@ from syllabus.errors import BadInput
 from syllabus.scale import run_step
 
 BINS = 10
-_loaded: dict[str, EduClassifier] = {}  # one classifier per worker process, not per shard
+# one classifier per worker process, not per shard; workers outlive a stage, so a retrained file is reloaded
+_loaded: dict[tuple[str, int, int], EduClassifier] = {}
 
 
 def _classifier(path: str) -> EduClassifier:
-    if path not in _loaded:
-        _loaded[path] = EduClassifier.load(path)
-    return _loaded[path]
+    stat = Path(path).stat()
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = EduClassifier.load(path)
+    return _loaded[key]
 
 
 def _bin_key(score: float) -> str:
