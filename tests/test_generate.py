@@ -57,10 +57,14 @@ class CharTokenizer:
     eot_id = 0
     vocab_size = 512
 
+    def __init__(self):
+        self.decoded_lengths = []
+
     def encode_batch(self, texts):
         return [[ord(c) % 500 + 1 for c in t] for t in texts]
 
     def decode(self, ids):
+        self.decoded_lengths.append(len(ids))
         return "".join(chr(96 + i % 26) for i in ids)
 
     def check_fits(self, model_vocab_size, model=None):
@@ -79,4 +83,10 @@ def test_text_generate_cuts_at_stop_strings_and_keeps_order():
     assert cut[1] == free[1][: free[1].index(stop)]
     for full, short in zip(free, cut):
         assert stop not in short and full.startswith(short)
+    late_stop = next(free[1][k : k + 2] for k in range(20, 0, -1) if free[1].index(free[1][k : k + 2]) == k)
+    tok.decoded_lengths.clear()
+    late_cut = generate(model, tok, ["hi"], max_new_tokens=24, stop=[late_stop])[0]
+    *checks, final = tok.decoded_lengths
+    assert final == len(late_cut) + 2 > 8  # generation ended at the stop...
+    assert max(checks) <= 8  # ...and each check decoded only the tail: 4 tokens a character at most
     assert truncate_at_stop("abc\ndef", ["\nd", "c"]) == ("ab", True)

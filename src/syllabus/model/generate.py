@@ -114,8 +114,12 @@ def generate(
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed) if seed is not None else None
     encoded = tokenizer.encode_batch(prompts)
 
+    # checked after every token, a stop string ends in the newest one, and n characters span at most 4n
+    # tokens (a UTF-8 character is at most 4 bytes), so decoding that tail of the ids is enough
+    tail = 4 * max(map(len, stop), default=0)
+
     def hit_stop(_: int, ids: list[int]) -> bool:
-        return truncate_at_stop(tokenizer.decode(ids), stop)[1]
+        return truncate_at_stop(tokenizer.decode(ids[-tail:]), stop)[1]
 
     # similar lengths batched together waste less compute on padding
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
