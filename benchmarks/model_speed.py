@@ -35,7 +35,7 @@ BIGGER = PhiConfig(name="77M", n_layer=8, n_head=8, n_embd=512, n_inner=2048)  #
 BATCH, SEQ, TRAIN_STEPS = 4, 256, 6
 GEN_PROMPT = 32
 # (config, batch, new tokens, timed repeats per side)
-GEN_CASES = [(CONFIG, 1, 64, 4), (CONFIG, 4, 64, 4), (BIGGER, 1, 32, 2), (BIGGER, 4, 32, 2)]
+GEN_CASES = [(CONFIG, 1, 64, 4), (CONFIG, 4, 64, 4), (BIGGER, 1, 32, 3), (BIGGER, 4, 32, 3)]
 
 
 def models(config: PhiConfig = CONFIG, seed: int = 0):
