@@ -27,13 +27,25 @@ WEIGHTS_FILE = "model.safetensors"
 ARCHITECTURE = "syllabus-phi"
 
 
+_rotary_tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def rotary_table(dim: int, theta: float, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angles of positions 0..length-1, each (length, dim), computed once."""
+    key = (dim, theta, length, device)
+    if key not in _rotary_tables:
+        with torch.inference_mode(False):  # maybe first built while generating, and used in training too
+            inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=device) / dim)
+            freqs = torch.arange(length, device=device).float()[:, None] * inv_freq  # (length, dim/2)
+            angles = torch.cat((freqs, freqs), dim=-1)
+            _rotary_tables[key] = angles.cos(), angles.sin()
+    return _rotary_tables[key]
+
+
 def rotary_cos_sin(position_ids: torch.Tensor, config: PhiConfig, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin of every position's rotation angles, each (B, 1, 1, T, rotary_dim)."""
-    dim = config.rotary_dim
-    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float, device=position_ids.device) / dim)
-    freqs = position_ids[..., None].float() * inv_freq  # (B, T, dim/2)
-    angles = torch.cat((freqs, freqs), dim=-1)[:, None, None]
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    cos, sin = rotary_table(config.rotary_dim, config.rope_theta, config.block_size, position_ids.device)
+    return cos[position_ids][:, None, None].to(dtype), sin[position_ids][:, None, None].to(dtype)
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
