@@ -8,6 +8,7 @@ from syllabus.curate.classifier import EduClassifier, cross_validate, load_label
 from syllabus.curate.filter import EduFilter, score_histogram
 from syllabus.curate.judge import HeuristicJudge, LLMJudge, annotate, parse_judgement, stratified_sample
 from syllabus.data.dataset import Dataset, DatasetWriter, record_id
+from syllabus.embed import get_embedder
 from syllabus.errors import BadInput
 
 TEXTBOOK = '''def bubble_sort(items: list[int]) -> list[int]:
@@ -119,6 +120,24 @@ def test_cross_validation_separates_learnable_labels():
     for model in ("rf", "logreg", "ensemble"):
         result = cross_validate(features.astype(np.float32), scores, model, trees=20)
         assert result["f1"] > 0.9 and result["roc_auc"] > 0.95
+
+
+def test_ensemble_stacks_a_linear_model_per_embedder_and_a_forest_on_the_features():
+    from syllabus.curate.classifier import embedding_blocks, make_model
+
+    blocks = embedding_blocks(get_embedder("subtokens+features"))
+    assert [name for name, _ in blocks] == ["subtokens", "features"]
+    rng = np.random.default_rng(0)
+    truth = rng.random(80) < 0.4
+    features = rng.normal(0, 1, (80, blocks[1][1].stop)).astype(np.float32)
+    features[:, blocks[1][1].start] += 3 * truth  # only one structural feature carries the signal
+    model = make_model("ensemble", trees=20, blocks=blocks).fit(features, truth)
+    assert [name for name, _ in model.estimators] == ["subtokens", "features", "rf"]
+    forest = model.named_estimators_["rf"]
+    assert forest[-1].n_features_in_ == blocks[1][1].stop - blocks[1][1].start
+    # the combiner trusts the informative members, not the noise block
+    weights = dict(zip(["subtokens", "features", "rf"], model.final_estimator_.coef_[0]))
+    assert weights["features"] > weights["subtokens"] and weights["rf"] > weights["subtokens"]
 
 
 def trained_classifier(tmp_path):

@@ -2,8 +2,9 @@
 
 As in phi-1, a small set of judged snippets trains a classifier on embeddings that then scores
 the whole corpus. Models: a random forest (the paper's), a logistic regression baseline, and
-their soft vote ("ensemble": the forest reads the structural features, the linear model all
-columns). Metrics are honest out-of-fold predictions of stratified k-fold CV, at probability 0.5
+a stack of both ("ensemble": a logistic regression per embedder block plus a forest on the
+structural features, combined by a logistic regression trained on their out-of-fold
+probabilities, so a block only gets the weight it earns on unseen snippets). Metrics are honest out-of-fold predictions of stratified k-fold CV, at probability 0.5
 or, with tune_threshold, at a threshold chosen by an inner CV inside each outer training fold.
 """
 
@@ -25,6 +26,7 @@ from syllabus.errors import BadInput
 
 HIGH_VALUE = 3  # the paper's "high educational value" cut on the 0-5 scale
 MODELS = ("rf", "logreg", "ensemble")
+STACK_FOLDS = 5  # inner CV of the ensemble: its combiner learns from out-of-fold member predictions
 
 
 @dataclass
@@ -60,38 +62,64 @@ def load_labels(path: str | Path, data: str | Path | None = None) -> list[Label]
     return labels
 
 
-def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300, forest_columns: slice | None = None):
-    """An unfitted model; in the ensemble the forest reads only `forest_columns` (the structural
-    features, where trees beat a linear model) and the linear model reads every column."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300,
+               blocks: list[tuple[str, slice]] | None = None):
+    """An unfitted model over embedding columns; `blocks` names the column ranges of each
+    concatenated embedder (default: one block of every column)."""
+    from sklearn.ensemble import RandomForestClassifier, StackingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     forest = RandomForestClassifier(n_estimators=trees, min_samples_leaf=2, max_features="sqrt",
                                     class_weight="balanced_subsample", n_jobs=n_jobs, random_state=seed)
-    # strong regularisation: a few hundred labels against hundreds of embedding dimensions
-    linear = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
     if kind == "rf":
         return forest
     if kind == "logreg":
-        return linear
+        # strong regularisation: a few hundred labels against hundreds of embedding dimensions
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced"))
     if kind == "ensemble":
-        if forest_columns is not None:
-            forest = make_pipeline(ColumnTransformer([("features", "passthrough", forest_columns)]), forest)
-        return VotingClassifier([("rf", forest), ("logreg", linear)], voting="soft")
+        blocks = blocks or [("all", None)]
+        members = [(name, _on_columns(columns, _block_linear_model(name))) for name, columns in blocks]
+        # trees find the thresholds in structural features; without them they read every column
+        forest_columns = dict(blocks).get("features")
+        members.append(("rf", _on_columns(forest_columns, forest)))
+        return StackingClassifier(members, final_estimator=LogisticRegression(class_weight="balanced"),
+                                  cv=STACK_FOLDS)
     raise BadInput(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
 
 
-def structural_columns(embedder) -> slice | None:
-    """The columns of the `features` block of a concatenated embedding, if it has one."""
-    start = 0
+def _block_linear_model(name: str):
+    """Logistic regression on one embedder's columns. Hashed bags of tokens are sparse unit vectors
+    that need little regularisation; dense encoder vectors more; structural features come in mixed
+    units, so they are standardised and regularised most. (One C per kind of block, fixed: choosing
+    it by inner CV inside the stack, itself inside CV, multiplies the fits by 20.)"""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "features":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
+    C = 10.0 if name in ("hashing", "subtokens") else 1.0
+    return LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+
+
+def _on_columns(columns: slice | None, model):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    if columns is None:
+        return model
+    return make_pipeline(ColumnTransformer([("block", "passthrough", columns)]), model)
+
+
+def embedding_blocks(embedder) -> list[tuple[str, slice]]:
+    """(embedder name, its columns) for each part of a (concatenated) embedding."""
+    blocks, start = [], 0
     for name, dim in embedder.blocks:
-        if name == "features":
-            return slice(start, start + dim) if dim < embedder.dim else None
+        blocks.append((name, slice(start, start + dim)))
         start += dim
-    return None
+    return blocks
 
 
 def metrics(scores: np.ndarray, prob: np.ndarray, threshold: float | np.ndarray = 0.5) -> dict[str, Any]:
@@ -121,7 +149,7 @@ def best_f1_threshold(truth: np.ndarray, prob: np.ndarray) -> float:
 
 
 def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: int = 5, seed: int = 0,
-                   n_jobs: int = 1, trees: int = 300, forest_columns: slice | None = None,
+                   n_jobs: int = 1, trees: int = 300, blocks: list[tuple[str, slice]] | None = None,
                    tune_threshold: bool = False) -> dict[str, Any]:
     """Out-of-fold P(high value) from stratified k-fold CV, and the metrics it gives.
 
@@ -133,7 +161,7 @@ def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: 
     truth = scores >= HIGH_VALUE
     if min(truth.sum(), (~truth).sum()) < folds:
         raise BadInput(f"need at least {folds} labels on each side of score {HIGH_VALUE} for {folds}-fold CV")
-    build = lambda: make_model(model, seed, n_jobs, trees, forest_columns)  # noqa: E731
+    build = lambda: make_model(model, seed, n_jobs, trees, blocks)  # noqa: E731
     prob = np.zeros(len(scores))
     thresholds = np.full(len(scores), 0.5)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, truth):
@@ -200,10 +228,9 @@ def train_classifier(labels: list[Label], embedder_spec: str, *, model: str = "e
     embedder = get_embedder(embedder_spec)
     features = embed_cached(embedder, [lab.text for lab in labels], cache_dir, [lab.id for lab in labels])
     scores = np.array([lab.score for lab in labels])
-    columns = structural_columns(embedder)
-    cv = cross_validate(features, scores, model, folds, seed, n_jobs, forest_columns=columns,
-                        tune_threshold=tune_threshold)
-    fitted = make_model(model, seed, n_jobs, forest_columns=columns).fit(features, scores >= HIGH_VALUE)
+    blocks = embedding_blocks(embedder)
+    cv = cross_validate(features, scores, model, folds, seed, n_jobs, blocks=blocks, tune_threshold=tune_threshold)
+    fitted = make_model(model, seed, n_jobs, blocks=blocks).fit(features, scores >= HIGH_VALUE)
     return EduClassifier(embedder_spec, embedder.key, model, fitted, threshold=cv.get("threshold", 0.5),
                          cv_metrics=cv, _embedder=embedder)
 
