@@ -236,7 +236,7 @@ def train_classifier(labels: list[Label], embedder_spec: str, *, model: str = "e
 
 
 class TrainParams(Params):
-    embedder: str = "hashing+features"
+    embedder: str = "subtokens+features"
     model: str = "ensemble"
     folds: int = 5
     tune_threshold: bool = True
