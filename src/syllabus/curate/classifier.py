@@ -4,8 +4,9 @@ As in phi-1, a small set of judged snippets trains a classifier on embeddings th
 the whole corpus. Models: a random forest (the paper's), a logistic regression baseline, and
 a stack of both ("ensemble": a logistic regression per embedder block plus a forest on the
 structural features, combined by a logistic regression trained on their out-of-fold
-probabilities, so a block only gets the weight it earns on unseen snippets). Metrics are honest out-of-fold predictions of stratified k-fold CV, at probability 0.5
-or, with tune_threshold, at a threshold chosen by an inner CV inside each outer training fold.
+probabilities, so a block only gets the weight it earns on unseen snippets). Metrics are honest
+out-of-fold predictions of stratified k-fold CV, at probability 0.5 or, with tune_threshold, at
+a threshold chosen by an inner CV inside each outer training fold.
 """
 
 from __future__ import annotations
