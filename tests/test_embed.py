@@ -62,8 +62,8 @@ def test_features_reward_self_contained_logic_over_generated_stubs_and_tests():
     lesson, stub, tests = code_features(RECURSIVE_LESSON), code_features(PROTOBUF_STUB), code_features(TEST_MODULE)
     assert lesson["recursive_defs_frac"] == 1.0 and stub["recursive_defs_frac"] == 0.0
     assert lesson["logic_frac"] > stub["logic_frac"] and lesson["log_loops"] > stub["log_loops"]
-    bubble_sort = "def sort(a):\n    for i in range(len(a)):\n        for j in range(i):\n            if a[j] > a[i]:\n" \
-                  "                a[i], a[j] = a[j], a[i]\n"
+    bubble_sort = ("def sort(a):\n    for i in range(len(a)):\n        for j in range(i):\n"
+                   "            if a[j] > a[i]:\n                a[i], a[j] = a[j], a[i]\n")
     assert code_features(bubble_sort)["max_nesting"] == 4 > stub["max_nesting"]
     assert stub["external_call_frac"] > lesson["external_call_frac"]  # calls into _descriptor, channel
     assert stub["log_relative_imports"] > 0 == lesson["log_relative_imports"]

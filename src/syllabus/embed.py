@@ -403,7 +403,8 @@ def get_embedder(spec: str) -> Embedder:
         return HFEncoderEmbedder(spec.removeprefix("hf:"))
     if spec.startswith("lm:"):
         return CausalLMEmbedder(spec.removeprefix("lm:"))
-    raise BadInput(f"unknown embedder {spec!r} (expected hashing, subtokens, features, minilm, hf:<dir>, lm:<dir>, or a+b)")
+    raise BadInput(f"unknown embedder {spec!r} "
+                   "(expected hashing, subtokens, features, minilm, hf:<dir>, lm:<dir>, or a+b)")
 
 
 def embed_cached(embedder: Embedder, texts: Sequence[str], cache_dir: str | Path | None,
