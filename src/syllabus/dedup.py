@@ -242,9 +242,13 @@ def reduce_partition(task: PartitionTask) -> tuple[np.ndarray, np.ndarray]:
     """Reduce: the (first, duplicate) edges of one partition, exact and near; cached so a killed run resumes."""
     done = task.cache / "edges" / f"part-{task.part:05d}.npz"
     if not done.exists():
-        maps = [np.load(task.cache / "map" / f"{shard}.npz") for shard in task.shards]
-        exact = grouped_pairs(np.concatenate([m[f"exact_{task.part}"] for m in maps]))
-        candidates = np.unique(grouped_pairs(np.concatenate([m[f"bands_{task.part}"] for m in maps])), axis=0)
+        exact_rows, band_rows = [], []
+        for shard in task.shards:  # each map file closed after reading: a corpus has more shards than open files
+            with np.load(task.cache / "map" / f"{shard}.npz") as m:
+                exact_rows.append(m[f"exact_{task.part}"])
+                band_rows.append(m[f"bands_{task.part}"])
+        exact = grouped_pairs(np.concatenate(exact_rows))
+        candidates = np.unique(grouped_pairs(np.concatenate(band_rows)), axis=0)
         store = SignatureStore(task.cache, task.shards, task.firsts)
         similar = np.zeros(len(candidates), dtype=bool)
         for start in range(0, len(candidates), VERIFY_BATCH):
