@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from syllabus.data import Dataset, DatasetWriter, write_dataset
-from syllabus.dedup import (DedupParams, band_keys, dedup, exact_key, grouped_pairs, lsh_params,
+from syllabus.dedup import (DedupParams, SignatureStore, band_keys, dedup, exact_key, grouped_pairs, lsh_params,
                              minhash_signatures)
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -147,3 +147,18 @@ def test_the_driver_does_not_hold_the_signatures(tmp_path):
         tracemalloc.stop()
     signatures = 4000 * params.num_perm * np.dtype(np.uint32).itemsize  # 8 MB
     assert peak < signatures / 4
+
+
+def test_signature_lookup_keeps_few_files_open_across_many_shards(tmp_path):
+    signatures = np.arange(50 * 4, dtype=np.uint32).reshape(50, 4)
+    (tmp_path / "signatures").mkdir()
+    firsts = tuple(range(0, 50, 5))
+    shards = tuple(f"s{i}" for i in range(len(firsts)))
+    for shard, first in zip(shards, firsts):
+        np.save(tmp_path / "signatures" / f"{shard}.npy", signatures[first : first + 5])
+    store = SignatureStore(tmp_path, shards, firsts, max_open=3)
+    open_before = len(list(Path("/proc/self/fd").iterdir()))
+    for seed in range(5):
+        records = np.random.default_rng(seed).integers(0, 50, size=30)
+        assert (store.rows(records) == signatures[records]).all()
+        assert len(list(Path("/proc/self/fd").iterdir())) - open_before <= 3

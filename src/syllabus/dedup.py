@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,21 +208,33 @@ def grouped_pairs(rows: np.ndarray) -> np.ndarray:
 
 
 class SignatureStore:
-    """Signatures by record number, read from the per-shard .npy files (memory-mapped: only those asked for)."""
+    """Signatures by record number, read from the per-shard .npy files (memory-mapped: only those asked for).
 
-    def __init__(self, cache: Path, shards: tuple[str, ...], firsts: tuple[int, ...]):
+    Each map holds a file descriptor, so only the `max_open` most recently used stay open: a
+    partition's candidates can span more shards than the process may open files.
+    """
+
+    def __init__(self, cache: Path, shards: tuple[str, ...], firsts: tuple[int, ...], max_open: int = 64):
         self.files = [cache / "signatures" / f"{shard}.npy" for shard in shards]
         self.firsts = np.asarray(firsts)
-        self._open: dict[int, np.ndarray] = {}
+        self.max_open = max_open
+        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def _map(self, shard: int) -> np.ndarray:
+        if shard in self._open:
+            self._open.move_to_end(shard)
+        else:
+            if len(self._open) >= self.max_open:
+                self._open.popitem(last=False)
+            self._open[shard] = np.load(self.files[shard], mmap_mode="r")
+        return self._open[shard]
 
     def rows(self, records: np.ndarray) -> np.ndarray:
         shard = np.searchsorted(self.firsts, records, side="right") - 1  # empty shards share the next one's first
         out = None
         for s in np.unique(shard):
-            if s not in self._open:
-                self._open[s] = np.load(self.files[s], mmap_mode="r")
             picked = shard == s
-            rows = self._open[s][records[picked] - self.firsts[s]]
+            rows = self._map(s)[records[picked] - self.firsts[s]]
             if out is None:
                 out = np.empty((len(records), rows.shape[1]), dtype=rows.dtype)
             out[picked] = rows
