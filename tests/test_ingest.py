@@ -121,3 +121,33 @@ def test_ingest_output_is_the_same_on_any_executor_and_worker_count(tmp_path, cl
     args = ["data", "ingest", *sources, "--out", tmp_path / "cli", "--records-per-shard", "4", "--workers", "2"]
     assert cli(*args).returncode == 0
     assert _ingested(Dataset(tmp_path / "cli"))[:2] == _ingested(Dataset(tmp_path / "one-None"))[:2]
+
+
+def test_a_killed_ingest_resumes_from_its_finished_units(tmp_path, monkeypatch):
+    from syllabus.data import ingest as ingest_module
+
+    sources = _forest(tmp_path / "src")
+    params = ingest_module.IngestParams(sources=sources, records_per_shard=4)
+    whole = _ingested(ingest_module.ingest(params, tmp_path / "whole"))
+    read, real_unit = [], ingest_module.ingest_unit
+
+    def unit_then_kill(task):
+        if len(read) == 3:
+            raise KeyboardInterrupt  # the run dies after three units
+        read.append(task.shard)
+        return real_unit(task)
+
+    monkeypatch.setattr(ingest_module, "ingest_unit", unit_then_kill)
+    try:
+        ingest_module.ingest(params, tmp_path / "out")
+    except KeyboardInterrupt:
+        pass
+    assert not Dataset.is_complete(tmp_path / "out")
+    killed, read[:] = list(read), []
+    monkeypatch.setattr(ingest_module, "ingest_unit", lambda task: read.append(task.shard) or real_unit(task))
+    assert _ingested(ingest_module.ingest(params, tmp_path / "out")) == whole
+    assert not set(read) & set(killed) and len(read) == len(whole[1]) - 3  # units 1-3 not read again
+
+    other = params.model_copy(update={"sources": sources[:2]})  # other params: nothing is kept from before
+    assert _ingested(ingest_module.ingest(other, tmp_path / "out")) == \
+        _ingested(ingest_module.ingest(other, tmp_path / "fresh"))

@@ -32,6 +32,7 @@ from syllabus.errors import BadInput
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+RUN_PARAMS = ".params.json"  # the params of an unfinished run, beside the shards it leaves
 FORMATS = {"jsonl.zst", "parquet"}
 _READ_BATCH = 1024
 
@@ -196,7 +197,8 @@ class DatasetWriter:
     `write_shard` is for resumable stages that map input shards to output shards: a re-run asks
     `done_shards()` and skips those. The manifest is written by `close()` and only then is the
     dataset complete. Opening a writer on a complete dataset removes its manifest first, so a
-    failed rewrite can never pass for the old, complete one.
+    failed rewrite can never pass for the old, complete one. `previous_params` are the params of
+    the run that left the shards behind (None if none did), for stages whose resume must check them.
     """
 
     def __init__(
@@ -213,15 +215,24 @@ class DatasetWriter:
             raise BadInput(f"unknown dataset format {format!r} (expected one of {sorted(FORMATS)})")
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / MANIFEST).unlink(missing_ok=True)
         self.stage = stage
         self.params = params or {}
+        self.previous_params = self._previous_params()
+        (self.path / MANIFEST).unlink(missing_ok=True)
+        atomic_write_json(self.path / RUN_PARAMS, {"stage": stage, "params": self.params})
         self.parents = [_parent_entry(p) for p in parents]
         self.format = format
         self.records_per_shard = records_per_shard
         self._buffer: list[dict] = []
         self._next_index = 0
         self.started = time.time()
+
+    def _previous_params(self) -> dict[str, Any] | None:
+        for name in (RUN_PARAMS, MANIFEST):
+            if (self.path / name).exists():
+                run = read_json(self.path / name)
+                return run["params"] if run.get("stage") == self.stage else None
+        return None
 
     def shard_name(self, index: int) -> str:
         return f"shard-{index:05d}.{self.format}"
@@ -279,6 +290,7 @@ class DatasetWriter:
             "summary": summary or {},
         }
         atomic_write_json(self.path / MANIFEST, manifest)
+        (self.path / RUN_PARAMS).unlink(missing_ok=True)
         return Dataset(self.path)
 
     def __enter__(self) -> DatasetWriter:

@@ -258,13 +258,18 @@ def ingest(
     """Read every source into the dataset dir `out`, unit i into shard i; returns the finished dataset.
 
     The output depends only on the sources and params, not on the executor or the number of workers.
+    A re-run with the same params after a kill keeps the shards already written.
     With `max_files`, units run in waves of `workers` until enough records are kept, and the unit
     that passes the limit is read again up to it, so the dataset is the first `max_files` records.
     """
     units = plan_units(params)
-    writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), records_per_shard=params.records_per_shard)
-    for stale in writer.done_shards():  # ingest is cheap: restart from scratch rather than resume
-        _remove_shard(writer.path, stale)
+    run_params = params.model_dump(mode="json")
+    writer = DatasetWriter(out, stage="data.ingest", params=run_params, records_per_shard=params.records_per_shard)
+    earlier = writer.done_shards()
+    if earlier and writer.previous_params != run_params:
+        for stale in earlier:  # shards of a run with other sources or limits
+            _remove_shard(writer.path, stale)
+        earlier = {}
     stats: Counter = Counter(kept=0)
     wanted = params.max_files
     wave = len(units) if wanted is None else max(workers, 1)
@@ -274,8 +279,10 @@ def ingest(
         limit = None if wanted is None else wanted - stats["kept"]
         tasks = [IngestTask(unit, params, writer.path, writer.shard_name(start + i), limit)
                  for i, unit in enumerate(units[start : start + wave])]
-        done = {shard: (n, unit_stats) for shard, n, unit_stats in map_shards(
-            tasks, ingest_unit, workers=workers, executor=executor, address=address, description="ingest")}
+        done = {name: (info.records, Counter(info.stats)) for name, info in earlier.items()}
+        done.update({shard: (n, unit_stats) for shard, n, unit_stats in map_shards(
+            [task for task in tasks if task.shard not in done], ingest_unit, workers=workers, executor=executor,
+            address=address, description="ingest")})
         for task in tasks:  # in unit order
             n, unit_stats = done[task.shard]
             if wanted is not None and stats["kept"] >= wanted:
