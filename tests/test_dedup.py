@@ -4,6 +4,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from syllabus.data import Dataset, DatasetWriter, write_dataset
 from syllabus.dedup import (DedupParams, SignatureStore, band_keys, dedup, exact_key, grouped_pairs, lsh_params,
@@ -162,3 +163,35 @@ def test_signature_lookup_keeps_few_files_open_across_many_shards(tmp_path):
         records = np.random.default_rng(seed).integers(0, 50, size=30)
         assert (store.rows(records) == signatures[records]).all()
         assert len(list(Path("/proc/self/fd").iterdir())) - open_before <= 3
+
+
+def test_a_run_killed_in_the_reduce_resumes_without_signing_again(tmp_path, monkeypatch):
+    from syllabus import dedup as dedup_module
+
+    src = _corpus(tmp_path)
+    params = DedupParams(partitions=4)
+    whole = [r["id"] for r in dedup(src, tmp_path / "whole", params).records()]
+    signed, reduced, real_reduce, real_signatures = [], [], dedup_module.reduce_partition, dedup_module._signatures
+
+    def reduce_then_kill(task):
+        if len(reduced) == 2:
+            raise KeyboardInterrupt  # the run dies after two of four partitions
+        reduced.append(task.part)
+        return real_reduce(task)
+
+    monkeypatch.setattr(dedup_module, "_signatures", lambda *a: signed.append(1) or real_signatures(*a))
+    monkeypatch.setattr(dedup_module, "reduce_partition", reduce_then_kill)
+    with pytest.raises(KeyboardInterrupt):
+        dedup(src, tmp_path / "out", params)
+    shards = len(Dataset(src).shards)
+    assert len(signed) == shards  # every shard signed before the kill
+    recomputed = []
+
+    def reduce_counting(task):
+        recomputed.append(not (task.cache / "edges" / f"part-{task.part:05d}.npz").exists())
+        return real_reduce(task)
+
+    monkeypatch.setattr(dedup_module, "reduce_partition", reduce_counting)
+    assert [r["id"] for r in dedup(src, tmp_path / "out", params).records()] == whole
+    assert len(signed) == shards  # nothing signed again
+    assert sum(recomputed) == 2  # only the two partitions the killed run had not reduced

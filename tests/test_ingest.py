@@ -3,6 +3,7 @@ import subprocess
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from syllabus.data import Dataset
 
@@ -138,10 +139,8 @@ def test_a_killed_ingest_resumes_from_its_finished_units(tmp_path, monkeypatch):
         return real_unit(task)
 
     monkeypatch.setattr(ingest_module, "ingest_unit", unit_then_kill)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         ingest_module.ingest(params, tmp_path / "out")
-    except KeyboardInterrupt:
-        pass
     assert not Dataset.is_complete(tmp_path / "out")
     killed, read[:] = list(read), []
     monkeypatch.setattr(ingest_module, "ingest_unit", lambda task: read.append(task.shard) or real_unit(task))
