@@ -125,3 +125,16 @@ def test_cli_stages_take_the_executor_options(tmp_path, cli, command):
                "--workers", "1", cwd=tmp_path)
     # a usage error about the value, not "No such option": every stage has all three options
     assert done.returncode == 2 and "Invalid value for '--executor'" in done.stderr, done.stderr
+
+
+class KeepOdd(KeepEven):
+    def run(self, records, stats: Counter):
+        yield from (record for record in records if record["n"] % 2)
+
+
+def test_a_rerun_with_other_params_does_not_keep_the_old_shards(tmp_path):
+    src = _source(tmp_path)
+    run_step(KeepEven(), src, tmp_path / "out", params={"keep": "even"})
+    (tmp_path / "out" / "manifest.json").unlink()  # killed before the manifest
+    other = run_step(KeepOdd(), src, tmp_path / "out", params={"keep": "odd"})
+    assert [r["n"] for r in other.records()] == list(range(1, 40, 2))

@@ -367,7 +367,7 @@ def dedup(
     edges = list(map_shards(reduce, reduce_partition, description="dedup: buckets", **run))
     clusters = duplicate_clusters(np.concatenate([e[0] for e in edges]), np.concatenate([e[1] for e in edges]))
 
-    done = writer.done_shards()
+    done = writer.resumable_shards()
     reasons = np.where(clusters.exact, "exact_duplicate", "near_duplicate")
     keep_tasks = []
     for shard, first, info in zip(shards, firsts, src.shards):

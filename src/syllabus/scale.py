@@ -138,11 +138,12 @@ def run_step(
     format: str | None = None,
     summary: Callable[[Dataset], dict[str, Any]] | None = None,
 ) -> Dataset:
-    """Run `step` over every shard of `src` into dataset dir `out`; resumable per shard."""
+    """Run `step` over every shard of `src` into dataset dir `out`; resumable per shard (a re-run with
+    other `params` starts over)."""
     src = src if isinstance(src, Dataset) else Dataset(src)
     fmt = format or src.format
     writer = DatasetWriter(out, stage=step.name, params=params, parents=[src], format=fmt)
-    done = writer.done_shards()
+    done = writer.resumable_shards()
     tasks = []
     for shard in src.shards:
         out_name = shard.name.removesuffix(f".{src.format}") + f".{fmt}"

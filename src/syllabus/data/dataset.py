@@ -5,6 +5,7 @@ Layout of a dataset dir:
     manifest.json              written last: its presence means the dataset is complete
     shard-00000.jsonl.zst      (or .parquet) one shard of records, written atomically
     shard-00000.jsonl.zst.json sidecar: records, bytes, sha256 and step stats of that shard
+    .params.json               stage and params of the run that wrote the shards
 
 A stage that is killed leaves finished shards and their sidecars behind but no manifest, so a
 re-run can skip the finished shards (`DatasetWriter.done_shards`) and nothing half-written is ever
@@ -32,7 +33,7 @@ from syllabus.errors import BadInput
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-RUN_PARAMS = ".params.json"  # the params of an unfinished run, beside the shards it leaves
+RUN_PARAMS = ".params.json"  # the params of the run that wrote the shards, written before them
 FORMATS = {"jsonl.zst", "parquet"}
 _READ_BATCH = 1024
 
@@ -95,6 +96,11 @@ def write_shard(
     info = ShardInfo(name=name, records=n, bytes=size, sha256=sha, stats=dict(stats or {}))
     atomic_write_json(Path(dataset_dir) / f"{name}.json", asdict(info))
     return info
+
+
+def remove_shard(dataset_dir: Path, name: str) -> None:
+    (dataset_dir / name).unlink(missing_ok=True)
+    (dataset_dir / f"{name}.json").unlink(missing_ok=True)
 
 
 def _read_shard_file(path: Path, fmt: str) -> Iterator[dict]:
@@ -197,8 +203,8 @@ class DatasetWriter:
     `write_shard` is for resumable stages that map input shards to output shards: a re-run asks
     `done_shards()` and skips those. The manifest is written by `close()` and only then is the
     dataset complete. Opening a writer on a complete dataset removes its manifest first, so a
-    failed rewrite can never pass for the old, complete one. `previous_params` are the params of
-    the run that left the shards behind (None if none did), for stages whose resume must check them.
+    failed rewrite can never pass for the old, complete one. A stage whose output is fixed by its
+    params resumes with `resumable_shards()`, which drops shards a run with other params left.
     """
 
     def __init__(
@@ -216,7 +222,7 @@ class DatasetWriter:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.stage = stage
-        self.params = params or {}
+        self.params = json.loads(json.dumps(params or {}, default=str))  # as the manifest will hold them
         self.previous_params = self._previous_params()
         (self.path / MANIFEST).unlink(missing_ok=True)
         atomic_write_json(self.path / RUN_PARAMS, {"stage": stage, "params": self.params})
@@ -244,6 +250,15 @@ class DatasetWriter:
             info = ShardInfo(**read_json(sidecar))
             if (self.path / info.name).exists():
                 done[info.name] = info
+        return done
+
+    def resumable_shards(self) -> dict[str, ShardInfo]:
+        """`done_shards()` when the run that left them had these params; otherwise they are removed."""
+        done = self.done_shards()
+        if done and self.previous_params != self.params:
+            for name in done:
+                remove_shard(self.path, name)
+            return {}
         return done
 
     def write_shard(self, name: str, records: Iterable[dict], stats: dict[str, int] | None = None) -> ShardInfo:
@@ -290,7 +305,6 @@ class DatasetWriter:
             "summary": summary or {},
         }
         atomic_write_json(self.path / MANIFEST, manifest)
-        (self.path / RUN_PARAMS).unlink(missing_ok=True)
         return Dataset(self.path)
 
     def __enter__(self) -> DatasetWriter:

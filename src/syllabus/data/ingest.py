@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from syllabus.config import Params, StageContext
-from syllabus.data.dataset import Dataset, DatasetWriter, record_id, write_shard
+from syllabus.data.dataset import Dataset, DatasetWriter, record_id, remove_shard, write_shard
 from syllabus.data.files import iter_jsonl
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
@@ -238,13 +238,8 @@ def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
 
     info = write_shard(task.out, task.shard, records(), "jsonl.zst", stats)
     if info.records == 0:
-        _remove_shard(task.out, task.shard)
+        remove_shard(task.out, task.shard)
     return task.shard, info.records, stats
-
-
-def _remove_shard(dataset_dir: Path, name: str) -> None:
-    (dataset_dir / name).unlink(missing_ok=True)
-    (dataset_dir / f"{name}.json").unlink(missing_ok=True)
 
 
 def ingest(
@@ -263,13 +258,8 @@ def ingest(
     that passes the limit is read again up to it, so the dataset is the first `max_files` records.
     """
     units = plan_units(params)
-    run_params = params.model_dump(mode="json")
-    writer = DatasetWriter(out, stage="data.ingest", params=run_params, records_per_shard=params.records_per_shard)
-    earlier = writer.done_shards()
-    if earlier and writer.previous_params != run_params:
-        for stale in earlier:  # shards of a run with other sources or limits
-            _remove_shard(writer.path, stale)
-        earlier = {}
+    writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), records_per_shard=params.records_per_shard)
+    earlier = writer.resumable_shards()
     stats: Counter = Counter(kept=0)
     wanted = params.max_files
     wave = len(units) if wanted is None else max(workers, 1)
@@ -286,7 +276,7 @@ def ingest(
         for task in tasks:  # in unit order
             n, unit_stats = done[task.shard]
             if wanted is not None and stats["kept"] >= wanted:
-                _remove_shard(writer.path, task.shard)
+                remove_shard(writer.path, task.shard)
                 continue
             if wanted is not None and stats["kept"] + n > wanted:
                 _, n, unit_stats = ingest_unit(replace(task, limit=wanted - stats["kept"]))
