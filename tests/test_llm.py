@@ -10,6 +10,7 @@ import pytest
 from syllabus.errors import BadInput
 from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, register_offline
 from syllabus.testing.fault_server import FaultServer
+from syllabus.testing.forward_proxy import ForwardProxy
 
 from conftest import REPO
 
@@ -179,3 +180,30 @@ def test_several_endpoints_killed_and_resumed_answer_each_request_once(tmp_path)
         stats = [a.stats(), b.stats()]
     assert child.returncode == 130 and all(r.ok for r in replies) and 60 <= client.ledger.cached < 200
     assert sum(s["succeeded"] for s in stats) == 200 and sum(s.get("duplicates", 0) for s in stats) == 0
+
+
+def test_http_proxy_all_proxy_and_no_proxy_are_honoured(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    prompts = [f"p {i}" for i in range(6)]
+    with FaultServer() as server, ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        through_proxy = LLMClient(server.url, concurrency=4).complete_many(prompts, max_tokens=8)
+        assert proxy.requests == 6
+        monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+        direct = LLMClient(server.url, concurrency=4).complete_many(prompts, max_tokens=8)
+        assert proxy.requests == 6
+        monkeypatch.delenv("HTTP_PROXY")
+        monkeypatch.delenv("NO_PROXY")
+        monkeypatch.setenv("all_proxy", proxy.url)
+        through_all_proxy = LLMClient(server.url, concurrency=4).complete_many(prompts, max_tokens=8)
+        assert proxy.requests == 12
+        monkeypatch.setenv("all_proxy", "socks5://127.0.0.1:1080")
+        with pytest.raises(BadInput, match="only http:// and https:// proxies"):
+            LLMClient(server.url).complete_many(prompts[:1])
+        monkeypatch.delenv("all_proxy")
+        stats = server.stats()
+    assert all(r.ok for r in through_proxy + direct + through_all_proxy)
+    assert [r.text for r in through_proxy] == [r.text for r in direct] == [f"echo: {p}" for p in prompts]
+    assert stats["requests"] == 18

@@ -34,15 +34,15 @@ import os
 import random
 import signal
 import sqlite3
-import ssl
 import time
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpcore
+import aiohttp
 import httpx
 
 from syllabus.console import progress_bar
@@ -204,8 +204,8 @@ def _cache_row(reply: Reply) -> dict[str, Any]:
 class ReplyCache:
     """Successful replies by request key, in sqlite (WAL: a killed process loses no committed row).
 
-    `store` waits until its row is committed; one commit serves every reply stored in the same
-    event-loop turn, so a reply counts as done only once it is on disk, and a kill can lose only
+    `store` waits until its row is committed; one write and commit serve every reply stored in the
+    same event-loop turn, so a reply counts as done only once it is on disk, and a kill can lose only
     replies still in flight (at most the concurrency)."""
 
     def __init__(self, cache_dir: str | Path | None):
@@ -218,17 +218,25 @@ class ReplyCache:
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
         self.db.commit()
+        self.pending: list[tuple[str, str]] = []  # rows of this turn, written by `commit`
         self._commit: asyncio.Future | None = None
 
-    def get(self, key: str) -> dict | None:
-        row = self.db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+    def get_many(self, keys: Sequence[str]) -> dict[str, dict]:
+        """The cached rows of those keys that have one."""
+        found = {}
+        for start in range(0, len(keys), 500):  # sqlite allows few parameters per statement
+            chunk = keys[start:start + 500]
+            rows = self.db.execute(f"SELECT key, reply FROM replies WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((key, json.loads(reply)) for key, reply in rows)
+        return found
 
     def put(self, key: str, reply: dict) -> None:
-        """Add a row to the open transaction (`commit` or `store` makes it durable)."""
-        self.db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, json.dumps(reply)))
+        """Add a row to write at the next `commit`."""
+        self.pending.append((key, json.dumps(reply)))
 
     def commit(self) -> None:
+        rows, self.pending = self.pending, []
+        self.db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)", rows)
         self.db.commit()
 
     async def store(self, key: str, reply: dict) -> None:
@@ -249,93 +257,42 @@ class ReplyCache:
             done.set_result(None)
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    """A connection for httpcore on plain asyncio streams (its default goes through anyio, which
-    costs more CPU than the rest of a request). Writes wait for the next read, so a request's
-    headers and body leave in one send: with TCP_NODELAY two sends are two packets and two
-    wake-ups of the server, and without it the second waits ~40 ms for a delayed ACK."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        self.reader, self.writer = reader, writer
-        self.pending: list[bytes] = []
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.pending.append(buffer)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                if self.pending:
-                    self.writer.write(b"".join(self.pending))
-                    self.pending.clear()
-                    await self.writer.drain()
-                return await self.reader.read(max_bytes)
-        except TimeoutError:
-            raise httpcore.ReadTimeout("read timed out") from None
-        except OSError as e:
-            raise httpcore.ReadError(str(e)) from None
-
-    async def aclose(self) -> None:
-        self.writer.close()
-
-    async def start_tls(self, ssl_context, server_hostname: str | None = None,
-                        timeout: float | None = None) -> AsyncioStream:
-        try:
-            async with asyncio.timeout(timeout):
-                await self.writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("TLS handshake timed out") from None
-        except (OSError, ssl.SSLError) as e:
-            raise httpcore.ConnectError(str(e)) from None
-        return self
-
-    def get_extra_info(self, info: str) -> Any:
-        name = {"ssl_object": "ssl_object", "client_addr": "sockname", "server_addr": "peername",
-                "socket": "socket"}.get(info)
-        return self.writer.get_extra_info(name) if name else None
-
-
-class AsyncioNetwork(httpcore.AsyncNetworkBackend):
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options=None) -> AsyncioStream:
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(  # asyncio sets TCP_NODELAY
-                    host, port, local_addr=(local_address, 0) if local_address else None)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connecting to {host}:{port} timed out") from None
-        except OSError as e:
-            raise httpcore.ConnectError(str(e)) from None
-        for option in socket_options or ():
-            writer.get_extra_info("socket").setsockopt(*option)
-        return AsyncioStream(reader, writer)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+def proxy_for(url: httpx.URL) -> str | None:
+    """The proxy the environment names for `url`, as httpx picks it: HTTP(S)_PROXY by scheme, else
+    ALL_PROXY, none when NO_PROXY covers the host (lower- or upper-case names)."""
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(url.host, proxies):
+        return None
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy and "://" not in proxy:
+        proxy = f"http://{proxy}"  # `HTTP_PROXY=host:3128`, as httpx reads it
+    if proxy and not proxy.startswith(("http://", "https://")):
+        raise BadInput(f"proxy {proxy}: only http:// and https:// proxies are supported")
+    return proxy
 
 
 @dataclass
 class Endpoint:
-    """One OpenAI-compatible server: its share of the requests and its kept-alive connections."""
+    """One OpenAI-compatible server: its share of the requests."""
 
-    url: httpx.URL
-    label: str  # the URL without credentials: what provenance and the ledger name
+    url: str  # the base URL without credentials: what requests go to, and what provenance and the ledger name
     concurrency: int
+    proxy: str | None = None
     outstanding: int = 0
     failing: int = 0  # retryable failures since its last success: others are preferred meanwhile
     down_until: float = 0.0  # nothing is sent before this (429 Retry-After, refused connections)
     down_streak: int = 0
-    idle: list[tuple[float, httpcore.AsyncHTTPConnection]] = field(default_factory=list)
 
 
 class HTTPBackend:
-    """POSTs to OpenAI-compatible servers' /chat/completions or /completions.
+    """POSTs to OpenAI-compatible servers' /chat/completions or /completions with aiohttp (its HTTP
+    parser is C: a reply costs a fraction of the CPU of pure-Python h11, and at 64 in flight the
+    client's CPU per reply is what keeps throughput below c / latency).
 
     Requests go to the endpoint with the fewest outstanding requests (each holds at most
     `concurrency`), preferring ones that are not failing; a retry after a failure goes to another
-    endpoint when one is up. Connections are httpcore's (httpx's engine) on asyncio streams,
-    without httpx's client layer, one kept-alive connection per slot: URL merging, cookies, a pool
-    scan and anyio cost more CPU than the rest of a request at hundreds of requests a second."""
+    endpoint when one is up. Connections are kept alive between requests; HTTP(S)_PROXY, ALL_PROXY
+    and NO_PROXY are honoured as httpx honours them."""
 
     IDLE_REUSE_S = 2.0  # servers close idle keep-alive connections (uvicorn/vLLM after 5 s)
 
@@ -346,27 +303,28 @@ class HTTPBackend:
             url = httpx.URL(base_url)
             if url.path in ("", "/"):
                 url = url.copy_with(path="/v1")
-            label = str(url.copy_with(username=None, password=None)).rstrip("/")
-            self.endpoints.append(Endpoint(url, label, concurrency))
+            self.endpoints.append(Endpoint(str(url.copy_with(username=None, password=None)).rstrip("/"),
+                                           concurrency, proxy_for(url)))
+        self.https = any(url.startswith("https://") for url in urls)
         self.model = model
-        self.api_key = api_key
-        self.timeouts = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self.backoff, self.max_backoff = backoff, max_backoff
         self.waiters: deque[asyncio.Future] = deque()  # requests waiting for a slot
-        self.ssl_context = None
-        self.network = AsyncioNetwork()
+        self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> HTTPBackend:
-        # building an SSL context reads the CA bundle (~0.25 s): once, and only for https
-        if any(e.url.scheme == "https" for e in self.endpoints):
-            self.ssl_context = httpx.create_ssl_context()
+        # httpx's context (certifi, SSL_CERT_FILE) for https; it reads the CA bundle (~0.25 s), so only then
+        ssl_context = httpx.create_ssl_context() if self.https else True
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=self.IDLE_REUSE_S, ssl=ssl_context)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, headers=self.headers,
+                                             cookie_jar=aiohttp.DummyCookieJar())
         return self
 
     async def __aexit__(self, *exc) -> None:
-        for endpoint in self.endpoints:
-            for _, connection in endpoint.idle:
-                await connection.aclose()
-            endpoint.idle.clear()
+        await self.session.close()
 
     def others_up(self, endpoint: Endpoint | None) -> bool:
         now = time.monotonic()
@@ -426,74 +384,48 @@ class HTTPBackend:
             seconds = min(self.max_backoff, self.backoff * 2 ** (endpoint.down_streak - 1))
         endpoint.down_until = max(endpoint.down_until, now + seconds)
 
-    async def _connection(self, endpoint: Endpoint) -> httpcore.AsyncHTTPConnection:
-        now = time.monotonic()
-        while endpoint.idle:
-            since, connection = endpoint.idle.pop()
-            if now - since < self.IDLE_REUSE_S:
-                return connection
-            await connection.aclose()
-        url = endpoint.url
-        return httpcore.AsyncHTTPConnection(httpcore.Origin(url.raw_scheme, url.raw_host, url.port or
-                                                            (443 if url.scheme == "https" else 80)),
-                                            ssl_context=self.ssl_context, network_backend=self.network)
-
     async def send(self, request: Request, endpoint: Endpoint) -> tuple[str, int | None, int | None, str]:
         """One attempt in an acquired slot; raises Retryable (naming the endpoint that failed) or Fatal."""
-        connection = await self._connection(endpoint)
         try:
-            text, prompt_tokens, completion_tokens = await self._post(connection, endpoint, request)
+            text, prompt_tokens, completion_tokens = await self._post(endpoint, request)
         except Retryable as e:
             endpoint.failing += 1
             if any(other is not endpoint and not other.failing for other in self.endpoints):
                 self._mark_down(endpoint, None)  # the others answer meanwhile; a probe after the back-off
             e.endpoint = endpoint
             raise
-        else:
-            endpoint.failing = endpoint.down_streak = 0
-            return text, prompt_tokens, completion_tokens, endpoint.label
-        finally:
-            if connection.is_available():  # the response was read whole: keep the connection
-                endpoint.idle.append((time.monotonic(), connection))
-            else:
-                await connection.aclose()
+        endpoint.failing = endpoint.down_streak = 0
+        return text, prompt_tokens, completion_tokens, endpoint.url
 
-    async def _post(self, connection, endpoint: Endpoint, request: Request) -> tuple[str, int | None, int | None]:
+    async def _post(self, endpoint: Endpoint, request: Request) -> tuple[str, int | None, int | None]:
         field_name = "messages" if request.kind == "chat" else "prompt"
         body = {"model": self.model, field_name: request.body, **request.params}
         if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
             body["seed"] = int(request.params.get("seed") or 0) + request.sample
-        content = json.dumps(body, ensure_ascii=False).encode()
-        url = endpoint.url
-        target = url.raw_path.rstrip(b"/") + (b"/chat/completions" if request.kind == "chat" else b"/completions")
-        headers = [(b"Host", url.netloc), (b"Content-Type", b"application/json"), (b"Accept", b"application/json"),
-                   (b"Content-Length", str(len(content)).encode())]
-        if self.api_key:
-            headers.append((b"Authorization", f"Bearer {self.api_key}".encode()))
+        url = endpoint.url + ("/chat/completions" if request.kind == "chat" else "/completions")
         try:
-            response = await connection.request(b"POST", httpcore.URL(scheme=url.raw_scheme, host=url.raw_host,
-                                                                      port=url.port, target=target),
-                                                headers=headers, content=content, extensions=self.timeouts)
-        except httpcore.TimeoutException as e:
-            if isinstance(e, httpcore.ConnectTimeout):
-                self._mark_down(endpoint, None)
+            async with self.session.post(url, data=json.dumps(body, ensure_ascii=False).encode(),
+                                         proxy=endpoint.proxy) as response:
+                status, content = response.status, await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except aiohttp.ConnectionTimeoutError:
+            self._mark_down(endpoint, None)
             raise Retryable("timeout") from None
-        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as e:
-            if isinstance(e, httpcore.ConnectError):
+        except TimeoutError:
+            raise Retryable("timeout") from None
+        except (aiohttp.ClientError, OSError) as e:
+            if isinstance(e, aiohttp.ClientConnectorError):
                 self._mark_down(endpoint, None)
             raise Retryable(f"connection error ({e.__class__.__name__})") from None
-        status = response.status
         if status == 429:
-            retry_after = _parse_retry_after(next((v.decode() for k, v in response.headers
-                                                   if k.lower() == b"retry-after"), None))
-            self._mark_down(endpoint, retry_after)
+            self._mark_down(endpoint, _parse_retry_after(retry_after))
             raise Retryable("rate limited (429)")
         if status >= 500:
             raise Retryable(f"server error ({status})")
         if status >= 400:
-            raise Fatal(f"HTTP {status}: {response.content[:200].decode(errors='replace')}")
+            raise Fatal(f"HTTP {status}: {content[:200].decode(errors='replace')}")
         try:
-            data = json.loads(response.content)
+            data = json.loads(content)
             choice = data["choices"][0]
             text = choice["message"]["content"] if request.kind == "chat" else choice["text"]
             if not isinstance(text, str):
@@ -525,6 +457,15 @@ class OfflineRunner:
 
     async def send(self, request: Request, endpoint: None) -> tuple[str, int | None, int | None, str]:
         return self.fn(request.prompt_text, request.sample), None, None, self.name
+
+
+def event_loop() -> asyncio.Runner:
+    """uvloop where it is installed (it halves the event loop's CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
 class LLMClient:
@@ -628,7 +569,8 @@ class LLMClient:
                 if self.backend_kind == "local":
                     replies = self._run_local(requests, advance)
                 else:
-                    replies = asyncio.run(self._run_draining_on_signal(kind, requests, advance))
+                    with event_loop() as runner:
+                        replies = runner.run(self._run_draining_on_signal(kind, requests, advance))
             finally:
                 self.cache.commit()  # replies stored in a turn a second Ctrl-C cut short
         if self._stopping:
@@ -666,8 +608,10 @@ class LLMClient:
     async def _run(self, kind: str, requests: list[Request], on_reply: Callable[[Reply], None] | None) -> list[Reply]:
         async with self._backend() as backend:
 
+            hits = self.cache.get_many([r.key for r in requests])
+
             async def one(request: Request) -> Reply:
-                reply = self._cached(request)
+                reply = self._cached(request, hits)
                 if reply is None:
                     reply = await self._send(backend, request)
                 if on_reply is not None:
@@ -680,8 +624,8 @@ class LLMClient:
         return {"endpoint": endpoint, "model": self.model, "prompt_hash": request.key[:16],
                 "params": request.params, "sample": request.sample}
 
-    def _cached(self, request: Request) -> Reply | None:
-        hit = self.cache.get(request.key)
+    def _cached(self, request: Request, hits: dict[str, dict]) -> Reply | None:
+        hit = hits.get(request.key)
         if hit is None:
             return None
         self.ledger.cached += 1
@@ -755,7 +699,8 @@ class LLMClient:
     def _run_local(self, requests: list[Request], on_reply: Callable[[Reply], None]) -> list[Reply]:
         """Generate the uncached requests in-process, one batched `generate` call per
         (sampling params, sample index), since those share a seed and settings."""
-        replies: list[Reply | None] = [self._cached(r) for r in requests]
+        hits = self.cache.get_many([r.key for r in requests])
+        replies: list[Reply | None] = [self._cached(r, hits) for r in requests]
         groups: dict[tuple[str, int], list[int]] = {}
         for i, (request, reply) in enumerate(zip(requests, replies)):
             if reply is None:
