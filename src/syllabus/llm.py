@@ -204,9 +204,9 @@ def _cache_row(reply: Reply) -> dict[str, Any]:
 class ReplyCache:
     """Successful replies by request key, in sqlite (WAL: a killed process loses no committed row).
 
-    `store` waits until its row is committed; one write and commit serve every reply stored in the
-    same event-loop turn, so a reply counts as done only once it is on disk, and a kill can lose only
-    replies still in flight (at most the concurrency)."""
+    `store` returns a future done once its row is committed; one write and commit serve every reply
+    stored in the same event-loop turn, so a reply counts as done only once it is on disk, and a kill
+    can lose only replies still in flight (at most the concurrency)."""
 
     def __init__(self, cache_dir: str | Path | None):
         if cache_dir is None:
@@ -239,13 +239,15 @@ class ReplyCache:
         self.db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)", rows)
         self.db.commit()
 
-    async def store(self, key: str, reply: dict) -> None:
+    def store(self, key: str, reply: dict) -> asyncio.Future:
+        """Add a row to this turn's commit, which runs before anything else scheduled after this call;
+        the future is done once the row is on disk."""
         self.put(key, reply)
         loop = asyncio.get_running_loop()
         if self._commit is None or self._commit.get_loop() is not loop:  # not one left by an interrupted run
             self._commit = loop.create_future()
             loop.call_soon(self._commit_turn)
-        await asyncio.shield(self._commit)
+        return asyncio.shield(self._commit)
 
     def _commit_turn(self) -> None:
         done, self._commit = self._commit, None
@@ -312,6 +314,7 @@ class HTTPBackend:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self.backoff, self.max_backoff = backoff, max_backoff
+        self.slots = concurrency * len(self.endpoints)
         self.waiters: deque[asyncio.Future] = deque()  # requests waiting for a slot
         self.session: aiohttp.ClientSession | None = None
 
@@ -439,9 +442,10 @@ class HTTPBackend:
 class OfflineRunner:
     """An offline backend behind the async interface (it is fast and deterministic: no retries needed)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, slots: int):
         self.name = f"offline:{name}"
         self.fn = offline_backend(name)
+        self.slots = slots
 
     async def __aenter__(self) -> OfflineRunner:
         return self
@@ -603,22 +607,26 @@ class LLMClient:
         if self.backend_kind == "http":
             return HTTPBackend(self.endpoints, self.model, api_key=self.api_key, timeout=self.timeout,
                                concurrency=self.concurrency, backoff=self.backoff, max_backoff=self.max_backoff)
-        return OfflineRunner(self.endpoint.removeprefix("offline:"))
+        return OfflineRunner(self.endpoint.removeprefix("offline:"), self.concurrency)
 
     async def _run(self, kind: str, requests: list[Request], on_reply: Callable[[Reply], None] | None) -> list[Reply]:
+        hits = self.cache.get_many([r.key for r in requests])
+        replies = [self._cached(r, hits) for r in requests]
+        if on_reply is not None:
+            for reply in filter(None, replies):
+                on_reply(reply)
+        todo = deque(i for i, reply in enumerate(replies) if reply is None)
         async with self._backend() as backend:
 
-            hits = self.cache.get_many([r.key for r in requests])
+            async def worker() -> None:  # one per slot, rather than a task per request waiting for one
+                while todo:
+                    i = todo.popleft()
+                    replies[i] = await self._send(backend, requests[i])
+                    if on_reply is not None:
+                        on_reply(replies[i])
 
-            async def one(request: Request) -> Reply:
-                reply = self._cached(request, hits)
-                if reply is None:
-                    reply = await self._send(backend, request)
-                if on_reply is not None:
-                    on_reply(reply)
-                return reply
-
-            return await asyncio.gather(*(one(r) for r in requests))
+            await asyncio.gather(*(worker() for _ in range(min(backend.slots, len(todo)))))
+        return replies
 
     def _provenance(self, request: Request, endpoint: str) -> dict[str, Any]:
         return {"endpoint": endpoint, "model": self.model, "prompt_hash": request.key[:16],
@@ -666,6 +674,10 @@ class LLMClient:
                     self.ledger.retries += 1
                 self.ledger.sent += 1
                 text, prompt_tokens, completion_tokens, endpoint = await backend.send(request, slot)
+                reply = self._succeed(request, text, prompt_tokens, completion_tokens, endpoint)
+                # stored before the slot is released, so the row is committed before the next request
+                # leaves: the server never sees one sent after a reply that a kill then loses
+                committed = self.cache.store(request.key, _cache_row(reply))
             except Retryable as e:
                 last_error, failed_at = e.reason, e.endpoint
                 if attempt == self.max_retries:
@@ -679,8 +691,7 @@ class LLMClient:
                 return self._fail(request, str(e))
             finally:
                 backend.release(slot)
-            reply = self._succeed(request, text, prompt_tokens, completion_tokens, endpoint)
-            await self.cache.store(request.key, _cache_row(reply))  # done only once it is on disk
+            await committed  # done only once it is on disk
             return reply
         return self._fail(request, f"{last_error} (after {self.max_retries + 1} attempts)")
 
