@@ -37,7 +37,7 @@ import sqlite3
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,9 @@ def _cache_row(reply: Reply) -> dict[str, Any]:
 class ReplyCache:
     """Successful replies by request key, in sqlite (WAL: a killed process loses no committed row).
 
-    `store` returns a future done once its row is committed; one write and commit serve every reply
-    stored in the same event-loop turn, so a reply counts as done only once it is on disk, and a kill
-    can lose only replies still in flight (at most the concurrency)."""
+    Awaiting `store` returns once its row is committed; one write and commit serve every reply stored
+    in the same event-loop turn, so a reply counts as done only once it is on disk, and a kill can
+    lose only replies still in flight (at most the concurrency)."""
 
     def __init__(self, cache_dir: str | Path | None):
         if cache_dir is None:
@@ -239,15 +239,20 @@ class ReplyCache:
         self.db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)", rows)
         self.db.commit()
 
-    def store(self, key: str, reply: dict) -> asyncio.Future:
-        """Add a row to this turn's commit, which runs before anything else scheduled after this call;
-        the future is done once the row is on disk."""
+    def store(self, key: str, reply: dict) -> Awaitable[None]:
+        """Add a row to this turn's commit, which runs before any callback or task wake-up scheduled
+        after this call; await the result to wait until the row is on disk."""
         self.put(key, reply)
         loop = asyncio.get_running_loop()
         if self._commit is None or self._commit.get_loop() is not loop:  # not one left by an interrupted run
             self._commit = loop.create_future()
             loop.call_soon(self._commit_turn)
-        return asyncio.shield(self._commit)
+        return self._on_disk(self._commit)
+
+    @staticmethod
+    async def _on_disk(commit: asyncio.Future) -> None:
+        await asyncio.sleep(0)  # one turn, enough: the commit was scheduled before this task's wake-up
+        commit.result()  # raises if the commit failed
 
     def _commit_turn(self) -> None:
         done, self._commit = self._commit, None
