@@ -18,10 +18,14 @@ retried on another. The cache, ledger and budget are shared; provenance names th
 Every request is keyed by (model, messages or prompt, sampling params, sample index), never by the
 server. A reply that succeeded is committed under that key in an sqlite cache before it counts as
 done (one commit per event-loop turn serves all replies of that turn), so a re-run after a kill
-re-sends only what never came back: after SIGKILL, at most the requests in flight at that moment. A failure after retries comes back as
-`Reply(text=None, error=...)`; one bad request never raises. The ledger counts tokens and cost, and
-a `budget_usd` cap reserves each request's worst-case cost before sending it, so spend never passes
-the cap: requests that would pass it come back with error "budget exhausted".
+re-sends only what never came back: after SIGKILL, at most the requests in flight at that moment.
+A failure after retries comes back as `Reply(text=None, error=...)`; one bad request never raises.
+The ledger counts tokens and cost, and a `budget_usd` cap reserves each request's worst-case cost
+before sending it, so spend never passes the cap: requests that would pass it come back with error
+"budget exhausted".
+
+HTTP goes through aiohttp on uvloop (where installed), one kept-alive connection per slot; the
+environment's HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY are honoured as httpx honours them.
 """
 
 from __future__ import annotations
@@ -292,14 +296,14 @@ class Endpoint:
 
 
 class HTTPBackend:
-    """POSTs to OpenAI-compatible servers' /chat/completions or /completions with aiohttp (its HTTP
-    parser is C: a reply costs a fraction of the CPU of pure-Python h11, and at 64 in flight the
-    client's CPU per reply is what keeps throughput below c / latency).
+    """POSTs to OpenAI-compatible servers' /chat/completions or /completions with aiohttp: at 64 in
+    flight the client's CPU per reply is what keeps throughput below c / latency, and its C HTTP
+    parser costs less of it than httpcore's pure-Python h11.
 
     Requests go to the endpoint with the fewest outstanding requests (each holds at most
     `concurrency`), preferring ones that are not failing; a retry after a failure goes to another
-    endpoint when one is up. Connections are kept alive between requests; HTTP(S)_PROXY, ALL_PROXY
-    and NO_PROXY are honoured as httpx honours them."""
+    endpoint when one is up. Connections are kept alive between requests; each endpoint goes
+    through the proxy the environment names for it (`proxy_for`)."""
 
     IDLE_REUSE_S = 2.0  # servers close idle keep-alive connections (uvicorn/vLLM after 5 s)
 
@@ -469,7 +473,7 @@ class OfflineRunner:
 
 
 def event_loop() -> asyncio.Runner:
-    """uvloop where it is installed (it halves the event loop's CPU per request), else asyncio's."""
+    """uvloop where it is installed (its loop costs less CPU a request than asyncio's), else asyncio's."""
     try:
         import uvloop
     except ImportError:
