@@ -73,6 +73,15 @@ def test_rerun_is_served_from_cache_with_zero_requests_resent(tmp_path):
     assert stats["requests"] == 22 and stats.get("duplicates", 0) == 0 and not any(r.cached for r in c)
 
 
+def test_a_rerun_larger_than_one_cache_query_is_served_whole_from_cache(tmp_path):
+    register_offline("same", lambda prompt, sample: prompt)
+    prompts = [f"p {i}" for i in range(1200)]  # more keys than one sqlite query takes
+    LLMClient("offline:same", cache_dir=tmp_path).complete_many(prompts)
+    again = LLMClient("offline:same", cache_dir=tmp_path)
+    replies = again.complete_many(prompts)
+    assert again.ledger.cached == 1200 and again.ledger.sent == 0 and [r.text for r in replies] == prompts
+
+
 def test_budget_cap_stops_cleanly_and_is_never_exceeded():
     with FaultServer() as server:
         # $1 per 1k tokens either way; worst case of one request ~ (prompt/4 + 10) tokens ~ $0.013
