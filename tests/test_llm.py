@@ -1,5 +1,8 @@
 """The shared LLM client against a real fault-injecting server on 127.0.0.1."""
 
+import asyncio
+import json
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +13,7 @@ import pytest
 from syllabus.errors import BadInput
 from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, register_offline
 from syllabus.testing.fault_server import FaultServer
-from syllabus.testing.forward_proxy import ForwardProxy
+from syllabus.testing.local_servers import ForwardProxy, ThreadedServer
 
 from conftest import REPO
 
@@ -216,3 +219,20 @@ def test_http_proxy_all_proxy_and_no_proxy_are_honoured(monkeypatch):
     assert all(r.ok for r in through_proxy + direct + through_all_proxy)
     assert [r.text for r in through_proxy] == [r.text for r in direct] == [f"echo: {p}" for p in prompts]
     assert stats["requests"] == 18
+
+
+def test_chunked_replies_on_connections_the_server_closes_are_read_whole():
+    async def answer(reader, writer):  # one reply per connection, in two chunks, then the server hangs up
+        head = await reader.readuntil(b"\r\n\r\n")
+        body = await reader.readexactly(int(re.search(rb"(?i)content-length: *(\d+)", head)[1]))
+        reply = json.dumps({"choices": [{"text": "chunked: " + json.loads(body)["prompt"]}]}).encode()
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (reply[:10], reply[10:]))
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    with ThreadedServer(answer) as server:
+        client = LLMClient(f"http://127.0.0.1:{server.port}/v1", concurrency=3)
+        replies = client.complete_many([f"p {i}" for i in range(10)])
+    assert [r.text for r in replies] == [f"chunked: p {i}" for i in range(10)]
+    assert client.ledger.retries == 0

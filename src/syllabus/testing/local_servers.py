@@ -1,11 +1,13 @@
-"""A forwarding HTTP proxy on 127.0.0.1 that counts the requests passing through it, to test that
-clients honour HTTP_PROXY and friends.
+"""Small servers on 127.0.0.1, each on its own event loop in a thread, for tests of HTTP clients.
 
-    with ForwardProxy() as proxy:   # proxy.url: "http://127.0.0.1:<port>"; proxy.requests: how many went through
+    with ThreadedServer(handle) as server:   # handle(reader, writer) serves one connection; server.port
+        ...
+    with ForwardProxy() as proxy:            # proxy.url: "http://127.0.0.1:<port>"; proxy.requests: how many went through
         ...
 
-Plain http only (requests in absolute form, `POST http://host:port/path HTTP/1.1`, bodies and
-responses by Content-Length, as the fault server sends them); it runs its own event loop in a thread.
+ForwardProxy forwards plain http only (requests in absolute form, `POST http://host:port/path
+HTTP/1.1`, bodies and responses by Content-Length, as the fault server sends them): enough to test
+that clients honour HTTP_PROXY and friends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,36 @@ from __future__ import annotations
 import asyncio
 import threading
 import urllib.parse
+from collections.abc import Awaitable, Callable
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class ThreadedServer:
+    def __init__(self, handle: Handler):
+        self.handle = handle
+        started = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve(started)), daemon=True)
+        self.thread.start()
+        started.wait()
+
+    async def _serve(self, started: threading.Event) -> None:
+        self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        started.set()
+        await self.stop.wait()
+        server.close()  # asyncio.run cancels the connections still open
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> ThreadedServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _content_length(head: bytes) -> int:
@@ -23,22 +55,11 @@ def _content_length(head: bytes) -> int:
     return 0
 
 
-class ForwardProxy:
+class ForwardProxy(ThreadedServer):
     def __init__(self):
         self.requests = 0
-        started = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve(started)), daemon=True)
-        self.thread.start()
-        started.wait()
+        super().__init__(self._forward)
         self.url = f"http://127.0.0.1:{self.port}"
-
-    async def _serve(self, started: threading.Event) -> None:
-        self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        started.set()
-        await self.stop.wait()
-        server.close()  # asyncio.run cancels the connections still open
 
     async def _forward(self, client: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         """Each request of a kept-alive client connection goes to its origin on a new connection."""
@@ -61,13 +82,3 @@ class ForwardProxy:
             pass  # the client closed its connection
         finally:
             client_writer.close()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.stop.set)
-        self.thread.join(timeout=10)
-
-    def __enter__(self) -> ForwardProxy:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
