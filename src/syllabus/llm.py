@@ -49,6 +49,7 @@ from typing import Any
 
 import httptools
 import httpx
+import orjson
 
 from syllabus.console import progress_bar
 from syllabus.errors import BadInput
@@ -232,12 +233,12 @@ class ReplyCache:
         for start in range(0, len(keys), 500):  # sqlite allows few parameters per statement
             chunk = keys[start:start + 500]
             rows = self.db.execute(f"SELECT key, reply FROM replies WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((key, json.loads(reply)) for key, reply in rows)
+            found.update((key, orjson.loads(reply)) for key, reply in rows)
         return found
 
     def put(self, key: str, reply: dict) -> None:
         """Add a row to write at the next `commit`."""
-        self.pending.append((key, json.dumps(reply)))
+        self.pending.append((key, orjson.dumps(reply).decode()))
 
     def commit(self) -> None:
         rows, self.pending = self.pending, []
@@ -479,7 +480,7 @@ class HTTPBackend:
         body = {"model": self.model, field_name: request.body, **request.params}
         if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
             body["seed"] = int(request.params.get("seed") or 0) + request.sample
-        content = json.dumps(body, ensure_ascii=False).encode()
+        content = orjson.dumps(body)
         path = endpoint.url.raw_path.decode().rstrip("/")
         path += "/chat/completions" if request.kind == "chat" else "/completions"
         if endpoint.proxy:
@@ -494,7 +495,7 @@ class HTTPBackend:
         if status >= 400:
             raise Fatal(f"HTTP {status}: {reply[:200].decode(errors='replace')}")
         try:
-            data = json.loads(reply)
+            data = orjson.loads(reply)
             choice = data["choices"][0]
             text = choice["message"]["content"] if request.kind == "chat" else choice["text"]
             if not isinstance(text, str):
@@ -670,6 +671,7 @@ class LLMClient:
 
     def request_key(self, kind: str, body: Messages | str, params: dict[str, Any], sample: int) -> str:
         identity = self.model if self.backend_kind == "http" else self.endpoint
+        # the standard library's JSON, not orjson: keys must stay those of the caches already written
         blob = json.dumps([identity, kind, body, params, sample], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
