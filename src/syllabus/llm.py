@@ -342,11 +342,17 @@ class Connection(asyncio.Protocol):
             self.response.set_exception(error)
         self.response = None
 
-    async def request(self, message: bytes) -> tuple[int, dict[str, str], bytes, bool]:
-        """(status, headers by lower-case name, body, whether the connection may be reused)."""
-        self.response = asyncio.get_running_loop().create_future()
+    async def request(self, message: bytes, timeout: float) -> tuple[int, dict[str, str], bytes, bool]:
+        """(status, headers by lower-case name, body, whether the connection may be reused); raises
+        TimeoutError if the whole reply has not come within `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        self.response = loop.create_future()
+        timer = loop.call_later(timeout, self._fail, TimeoutError())  # cheaper than asyncio.timeout
         self.transport.write(message)
-        return await self.response
+        try:
+            return await self.response
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -510,8 +516,7 @@ class HTTPBackend:
                    f"Content-Length: {len(content)}\r\n\r\n").encode() + content
         connection = await self._connection(endpoint)
         try:
-            async with asyncio.timeout(self.timeout):
-                status, headers, reply, reusable = await connection.request(message)
+            status, headers, reply, reusable = await connection.request(message, self.timeout)
         except TimeoutError:
             connection.close()
             raise Retryable("timeout") from None
