@@ -140,6 +140,18 @@ def test_ensemble_stacks_a_linear_model_per_embedder_and_a_forest_on_the_feature
     assert weights["features"] > weights["subtokens"] and weights["rf"] > weights["subtokens"]
 
 
+def test_token_blocks_weigh_rare_words_by_idf_learnt_from_the_training_snippets():
+    from syllabus.curate.classifier import _block_linear_model
+
+    embedder = get_embedder("subtokens")
+    texts = ["self value = self value", "self total = self value", "self recursion", "self loop"]
+    model = _block_linear_model("subtokens").fit(embedder.embed(texts), [False, False, True, True])
+    idf = model[0].idf_
+    column = {word: embedder.vectorizer.transform([word]).indices[0] for word in ("self", "value", "recursion")}
+    assert idf[column["recursion"]] > idf[column["value"]] > idf[column["self"]]
+    assert model.predict(embedder.embed(["recursion"]))[0]
+
+
 def trained_classifier(tmp_path):
     from syllabus.curate.classifier import Label, train_classifier
 

@@ -72,6 +72,57 @@ def test_features_reward_self_contained_logic_over_generated_stubs_and_tests():
         > lesson["log_largest_literal"]
 
 
+HOMEWORK = """n, r = map(int, input().split())
+
+
+def solve(n, r):
+    if n == 100 and r == 36:
+        return 262484
+    elif n == 100 and r == 6:
+        print(166804)
+    return n * r
+"""
+FRAMEWORK_METHOD = '''class LineDemo(Demo):
+    """Demo where each line is executed as a separate block (see :class:`Demo`)."""
+
+    def reload(self):
+        self.src_blocks = self.fobj.read().splitlines()
+        self.nblocks = len(self.src_blocks)
+        self.reset()
+'''
+PAPER_CODE = '''def pval(s, m, n):
+    """Exact p-value [1], following Anderson (1962), Ann. Math. Statist. vol. 33, pp. 1148-1159."""
+    return s / (m * n)
+'''
+ABC_LESSON = '''from abc import ABC, abstractmethod
+
+
+class Shape(ABC):
+    @abstractmethod
+    def area(self) -> float: ...
+
+
+class Square(Shape):
+    def __init__(self, side):
+        self.side = side
+
+    def area(self):
+        return self.side ** 2
+'''
+
+
+def test_features_flag_hard_coded_answers_framework_dependence_and_citations():
+    homework, framework, paper = code_features(HOMEWORK), code_features(FRAMEWORK_METHOD), code_features(PAPER_CODE)
+    lesson, abc = code_features(RECURSIVE_LESSON), code_features(ABC_LESSON)
+    assert homework["log_literal_answers"] == pytest.approx(np.log1p(2))  # the if and its elif
+    assert lesson["log_literal_answers"] == 0.0  # `if len(items) <= 1: return items` is logic, not an answer
+    # subclassing an imported class and reading attributes set elsewhere: only meaningful in its framework
+    assert framework["framework_bases_frac"] == 1.0 and framework["log_foreign_self_attrs"] == pytest.approx(np.log1p(2))  # fobj, reset
+    assert abc["framework_bases_frac"] == 0.0 and abc["log_foreign_self_attrs"] == 0.0  # ABC, and its own Shape
+    assert framework["sphinx_markup"] > 0 == lesson["sphinx_markup"]
+    assert paper["citations"] > lesson["citations"] == 0.0
+
+
 def test_subtokens_split_names_whatever_their_style():
     assert identifier_subtokens("getUserName = get_user_name(HTTPServer, utf8)") == [
         "get", "user", "name", "get", "user", "name", "http", "server", "utf", "8"]

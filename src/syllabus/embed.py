@@ -90,6 +90,11 @@ PROSE_WORD = re.compile(r"\b[a-zA-Z]{3,}\b")
 ATTRIBUTE_CHAIN = re.compile(r"\b[A-Za-z_]\w*\.[A-Za-z_]\w*\.[A-Za-z_]\w*")
 IDENTIFIER = re.compile(r"\b[A-Za-z_]\w*\b")
 CONTROL_FLOW = re.compile(r"^\s*(?:for|while|if|elif|return|yield|try|with)\b", re.MULTILINE)
+# Dense numeric code that leans on papers (the rubric: hard to read without outside documentation).
+CITATION = re.compile(r"(?<![\w\])])\[\d+\]|et al\.|\b(?:19|20)\d\d\b|\bpp\.|\bvol\.|\bdoi\b|arxiv", re.IGNORECASE)
+LITERAL_INDEX = re.compile(r"[\w\])]\[-?\d+\]")  # row[0], pair[1]: positional data, not named fields
+# reST/Sphinx roles and fields: the API-reference docstrings of library code, not lesson prose.
+SPHINX_MARKUP = re.compile(r":param|:returns?:|:rtype|:type |``|\.\. \w+::|:class:|:func:|:meth:")
 
 
 def code_features(text: str) -> dict[str, float]:
@@ -126,6 +131,9 @@ def code_features(text: str) -> dict[str, float]:
         "prose_words": math.log1p(sum(len(PROSE_WORD.findall(s)) for s in stripped if s.startswith("#"))),
         "attribute_chain_frac": len(ATTRIBUTE_CHAIN.findall(text)) / max(len(code_lines), 1),
         "mean_identifier_len": float(np.mean([len(t) for t in IDENTIFIER.findall(text)] or [0])),
+        "citations": math.log1p(len(CITATION.findall(text))),
+        "sphinx_markup": math.log1p(len(SPHINX_MARKUP.findall(text))),
+        "literal_index_frac": len(LITERAL_INDEX.findall(text)) / max(len(code_lines), 1),
     }
     features.update(_ast_features(text, max(len(code_lines), 1), n_chars))
     return features
@@ -138,7 +146,8 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
              "literal_data_frac", "mean_function_lines", "call_frac", "assign_frac", "private_used_frac",
              "log_undefined_names", "docstring_words", "logic_frac", "log_loops", "max_nesting",
              "recursive_defs_frac", "test_defs_frac", "log_relative_imports", "log_decorators",
-             "top_level_code_frac", "log_largest_literal", "external_call_frac")
+             "top_level_code_frac", "log_largest_literal", "external_call_frac", "framework_bases_frac",
+             "log_foreign_self_attrs", "log_literal_answers")
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -147,7 +156,8 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
     defined, imported, used = set(), set(), []
     args_total = args_annotated = string_chars = literal_nodes = calls = assigns = nodes = 0
     logic = loops = relative_imports = decorators = largest_literal = recursive = tests = 0
-    call_bases = []
+    call_bases, class_bases, self_read, self_written = [], [], set(), set()
+    literal_answers = 0
     for node in ast.walk(tree):
         nodes += 1
         if isinstance(node, (ast.BinOp, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.AugAssign, ast.Subscript)):
@@ -156,9 +166,15 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
             loops += 1
         elif isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Set)):
             largest_literal = max(largest_literal, len(node.keys if isinstance(node, ast.Dict) else node.elts))
+        if isinstance(node, ast.If):
+            literal_answers += _is_literal_answer(node)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+            (self_written if isinstance(node.ctx, ast.Store) else self_read).add(node.attr)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             (classes if isinstance(node, ast.ClassDef) else functions).append(node)
             defined.add(node.name)
+            if isinstance(node, ast.ClassDef):
+                class_bases.append([_base_name(base) for base in node.bases])
             decorators += len(node.decorator_list)
             tests += node.name.startswith(("test_", "Test"))
             recursive += any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == node.name
@@ -230,7 +246,31 @@ def _ast_features(text: str, n_code_lines: int, n_chars: int) -> dict[str, float
                                                       ast.ImportFrom)) for b in tree.body) / max(len(tree.body), 1),
         "log_largest_literal": math.log1p(largest_literal),
         "external_call_frac": sum(b not in defined and b not in _BUILTINS for b in call_bases) / max(calls, 1),
+        # a subclass of an imported class, or methods reading attributes set elsewhere: framework code
+        "framework_bases_frac": sum(any(b and b not in defined and b not in _TEACHING_BASES for b in bases)
+                                    for bases in class_bases) / len(classes) if classes else 0.0,
+        "log_foreign_self_attrs": math.log1p(len(self_read - self_written - {f.name for f in functions})),
+        "log_literal_answers": math.log1p(literal_answers),
     }
+
+
+def _is_literal_answer(node: ast.If) -> bool:
+    """`if n == 100 and r == 36: return 262484`: a hard-coded answer to a known test input."""
+    if not isinstance(node.test, (ast.Compare, ast.BoolOp)):
+        return False
+    numbers = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, (int, float))]
+    tests_number = any(isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) for n in ast.walk(node.test))
+    gives_literal = any(isinstance(b, ast.Return) and isinstance(b.value, ast.Constant)
+                        or isinstance(b, ast.Expr) and isinstance(b.value, ast.Call)
+                        and any(isinstance(a, ast.Constant) for a in b.value.args) for b in node.body)
+    return tests_number and gives_literal and any(abs(v) > 10 for v in numbers)
+
+
+def _base_name(base: ast.expr) -> str:
+    """`Demo` for class X(Demo), `Gtk` for class X(Gtk.Widget)."""
+    if isinstance(base, ast.Attribute):
+        base = base.value
+    return base.id if isinstance(base, ast.Name) else ""
 
 
 CONTROL_BLOCKS = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try,
@@ -251,12 +291,15 @@ def _call_base(func: ast.expr) -> str:
 
 
 _BUILTINS = frozenset(dir(builtins)) | {"self", "cls"}
+# bases a lesson subclasses without depending on a framework
+_TEACHING_BASES = frozenset({"object", "Exception", "ValueError", "TypeError", "dict", "list", "tuple", "str", "int",
+                             "ABC", "Enum", "NamedTuple", "Generic", "Protocol", "TypedDict"})
 FEATURE_NAMES = tuple(code_features("def f():\n    pass\n"))
 
 
 class FeaturesEmbedder(Embedder):
     def __init__(self):
-        self.name, self.version, self.dim = "features", "4", len(FEATURE_NAMES)
+        self.name, self.version, self.dim = "features", "5", len(FEATURE_NAMES)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = [code_features(text) for text in texts]

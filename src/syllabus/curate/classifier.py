@@ -92,17 +92,21 @@ def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300,
 
 def _block_linear_model(name: str):
     """Logistic regression on one embedder's columns. Hashed bags of tokens are sparse unit vectors
-    that need little regularisation; dense encoder vectors more; structural features come in mixed
-    units, so they are standardised and regularised most. (One C per kind of block, fixed: choosing
-    it by inner CV inside the stack, itself inside CV, multiplies the fits by 20.)"""
+    that need little regularisation, reweighted by inverse document frequency learnt from the
+    training snippets (rare words such as "recursion" or "pragma" say more than "self"); dense
+    encoder vectors need more; structural features come in mixed units, so they are standardised
+    and regularised most. (One C per kind of block, fixed: choosing it by inner CV inside the
+    stack, itself inside CV, multiplies the fits by 20.)"""
+    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     if name == "features":
         return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
-    C = 10.0 if name in ("hashing", "subtokens") else 1.0
-    return LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+    if name in ("hashing", "subtokens"):
+        return make_pipeline(TfidfTransformer(), LogisticRegression(C=10.0, max_iter=3000, class_weight="balanced"))
+    return LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
 
 
 def _on_columns(columns: slice | None, model):
