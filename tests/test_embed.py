@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 
-from syllabus.embed import (FEATURE_NAMES, Embedder, ProseEmbedder, code_features, code_prose, embed_cached, get_embedder,
-                            identifier_subtokens)
+from syllabus.embed import (
+    FEATURE_NAMES,
+    Embedder,
+    ProseEmbedder,
+    code_features,
+    code_prose,
+    embed_cached,
+    get_embedder,
+    identifier_subtokens,
+)
 from syllabus.errors import BadInput
 
 DOCUMENTED = '''def gcd(a: int, b: int) -> int:
@@ -56,6 +64,8 @@ RECURSIVE_LESSON = '''def merge_sort(items: list) -> list:
 if __name__ == "__main__":
     print(merge_sort([5, 2, 9, 1]))
 '''
+RECURSIVE_LESSON_COMMENT = "take the smaller head each time"
+RECURSIVE_LESSON_DOCSTRING = "Sort a list by splitting it in halves, sorting each half, and merging them."
 TEST_MODULE = "from .core import parse\n\n\ndef test_parse():\n    assert parse('1') == 1\n"
 
 
@@ -198,8 +208,7 @@ def test_prose_embedder_reads_only_docstrings_and_comments():
 
     prose = ProseEmbedder(Recorder())
     assert prose.embed([RECURSIVE_LESSON]).shape == (1, 1)
-    assert prose.encoder.seen == ["take the smaller head each time\n"
-                                  "Sort a list by splitting it in halves, sorting each half, and merging them."]
+    assert prose.encoder.seen == [RECURSIVE_LESSON_COMMENT + "\n" + RECURSIVE_LESSON_DOCSTRING]
     assert prose.key == "rec-docs@1-prose1" != Recorder().key  # its own cache, never the code vectors
 
 
