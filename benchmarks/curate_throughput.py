@@ -12,6 +12,8 @@ keep), i.e. what one would write without the streaming/resumable/parallel step.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import resource
 import shutil
 import tempfile
@@ -45,9 +47,14 @@ def peer_filter(data: Dataset, classifier, threshold: float) -> int:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its finished workers: robust to other load on a shared machine."""
+    """CPU time of this process and of its workers, finished or still alive (the local pool is kept
+    between stages, so rusage of finished children alone misses them): robust to other load."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    alive = 0
+    for child in multiprocessing.active_children():
+        fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        alive += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + alive / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
