@@ -259,7 +259,7 @@ def ingest(
     """
     units = plan_units(params)
     writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), records_per_shard=params.records_per_shard)
-    earlier = writer.resumable_shards()
+    done = {name: (info.records, Counter(info.stats)) for name, info in writer.resumable_shards().items()}
     stats: Counter = Counter(kept=0)
     wanted = params.max_files
     wave = len(units) if wanted is None else max(workers, 1)
@@ -269,7 +269,6 @@ def ingest(
         limit = None if wanted is None else wanted - stats["kept"]
         tasks = [IngestTask(unit, params, writer.path, writer.shard_name(start + i), limit)
                  for i, unit in enumerate(units[start : start + wave])]
-        done = {name: (info.records, Counter(info.stats)) for name, info in earlier.items()}
         done.update({shard: (n, unit_stats) for shard, n, unit_stats in map_shards(
             [task for task in tasks if task.shard not in done], ingest_unit, workers=workers, executor=executor,
             address=address, description="ingest")})
