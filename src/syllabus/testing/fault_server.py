@@ -32,6 +32,8 @@ from collections import Counter
 
 import httpx
 
+from syllabus.testing.local_servers import parse_head
+
 FAULTS = ("429", "500", "timeout", "garbled")
 REASONS = {200: "OK", 404: "Not Found", 411: "Length Required", 429: "Too Many Requests",
            500: "Internal Server Error", 504: "Gateway Timeout"}
@@ -119,13 +121,11 @@ class FaultyOpenAI:
         last_answer = None  # body hash of this connection's last successful answer
         try:
             while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                request_line, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
                 if last_answer:
                     self.delivered.add(last_answer)
                     last_answer = None
-                method, path, _ = head[0].split(" ", 2)
-                headers = dict(line.split(":", 1) for line in head[1:] if line)
-                headers = {name.strip().lower(): value.strip() for name, value in headers.items()}
+                method, path, _ = request_line.split(" ", 2)
                 if "transfer-encoding" in headers:
                     status, extra, body = 411, {}, b'{"error": {"message": "send a Content-Length"}}'
                 else:

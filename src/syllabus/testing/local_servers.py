@@ -47,12 +47,15 @@ class ThreadedServer:
         self.close()
 
 
+def parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    """(start line, headers by lower-case name) of an HTTP/1.1 message head."""
+    start, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    fields = (line.partition(":") for line in lines if line)
+    return start, {name.strip().lower(): value.strip() for name, _, value in fields}
+
+
 def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
+    return int(parse_head(head)[1].get("content-length", 0))
 
 
 class ForwardProxy(ThreadedServer):
