@@ -38,6 +38,22 @@ app.add_typer(eval_app, name="eval")
 ANY_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from syllabus import __version__
+
+        typer.echo(f"syllabus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version,
+                                          is_eager=True)] = False,
+) -> None:
+    """Train small code models on textbook-quality data (the phi-1 recipe)."""
+
+
 def _print_json(obj: object) -> None:
     """Machine-readable output: one JSON document on stdout."""
     sys.stdout.write(json.dumps(obj, default=str) + "\n")
