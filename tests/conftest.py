@@ -48,3 +48,27 @@ def tiny_model_dir(tmp_path) -> Path:
                               rotary_dim=8)
     Phi(config).save_pretrained(tmp_path / "m")
     return tmp_path / "m"
+
+
+CODE_SNIPPETS = {
+    "documented": '''def gcd(a: int, b: int) -> int:
+    """Greatest common divisor by Euclid's algorithm.
+
+    >>> gcd(12, 18)
+    6
+    """
+    while b:
+        a, b = b, a % b  # the remainder shrinks every step
+    return a
+''',
+    "glue": "from .registry import register\nfrom .backends import Backend\nregister('x', Backend, settings.X)\n",
+    "generated": "# This file is auto-generated. DO NOT EDIT.\nTABLE = [1, 2, 3, 4, 5, 6, 7, 8, 9]\n",
+}
+
+
+@pytest.fixture
+def snippets():
+    """Three kinds of code: a documented lesson, import glue, a generated table."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**CODE_SNIPPETS)

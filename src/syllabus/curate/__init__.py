@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from syllabus.curate import features as features  # registers the "features" embedder with syllabus.embed
+
 LABELS_FILE = "labels.jsonl"  # what curate.annotate writes in its stage dir
 CLASSIFIER_FILE = "classifier.pkl"  # what curate.train writes in its stage dir
 

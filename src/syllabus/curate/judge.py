@@ -19,9 +19,9 @@ from typing import Any
 from syllabus.config import Params, StageContext
 from syllabus.console import console, track
 from syllabus.curate import LABELS_FILE
+from syllabus.curate.features import code_features
 from syllabus.data.dataset import Dataset
 from syllabus.data.files import iter_jsonl, write_jsonl
-from syllabus.embed import code_features
 from syllabus.errors import BadInput
 
 DEFAULT_PROMPT = Path(__file__).with_name("judge_prompt.md")
