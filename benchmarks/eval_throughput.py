@@ -49,7 +49,7 @@ def main() -> None:
         write_jsonl(peer_samples, samples)
 
         start, start_cpu = time.perf_counter(), cpu_seconds()
-        ours_score = execute_file("humaneval", ours_samples, ks=(1, 10), workers=args.workers, timeout=3.0)
+        ours_score = execute_file("humaneval", ours_samples, ks=(1, 10), workers=args.workers, timeout=3.0).pass_at_k
         ours_seconds, ours_cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
 
         start, start_cpu = time.perf_counter(), cpu_seconds()
