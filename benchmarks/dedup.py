@@ -25,7 +25,8 @@ from datasketch import MinHash, MinHashLSH
 from syllabus.data import Dataset, DatasetWriter
 from syllabus.data.ingest import IngestParams, ingest
 from syllabus.decontam import DecontamParams, decontaminate
-from syllabus.dedup import CODE_TOKEN, DedupParams, dedup, minhash_signatures, normalize_code
+from syllabus.codetext import CODE_TOKEN, normalize_code
+from syllabus.dedup import DedupParams, dedup, minhash_signatures
 
 PLANTED = 200
 

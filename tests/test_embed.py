@@ -2,14 +2,8 @@ import numpy as np
 import pytest
 
 import syllabus.curate.features  # noqa: F401 -- registers the "features" embedder these tests combine
-from syllabus.embed import (
-    Embedder,
-    ProseEmbedder,
-    code_prose,
-    embed_cached,
-    get_embedder,
-    identifier_subtokens,
-)
+from syllabus.codetext import code_prose, identifier_subtokens
+from syllabus.embed import Embedder, ProseEmbedder, embed_cached, get_embedder
 from syllabus.errors import BadInput
 
 

@@ -9,6 +9,7 @@ import pytest
 from syllabus.data.dataset import Dataset
 from syllabus.errors import BadInput
 from syllabus.llm import register_offline
+from syllabus.synth.diversity import NearDuplicates
 from syllabus.synth.exercises import ExercisesParams, load_names, parse_exercise, synth_exercises
 from syllabus.synth.offline import write_exercise
 from syllabus.synth.tasks import TASKS
@@ -106,6 +107,14 @@ def test_near_duplicate_sections_are_removed(tmp_path):
                                                       "```python\nfor i in range(3):\n    print(i)\n```\n")
     dataset = synth_textbook(TextbookParams(teacher="offline:parrot", n=10, batch_size=4), tmp_path / "b")
     assert len(dataset) == 1 and dataset.stats["dropped_near_duplicate"] == 9
+
+
+def test_near_duplicates_keep_distinct_texts_and_drop_a_one_word_edit():
+    lesson = " ".join(f"step {i}: add {i} to the total and print it." for i in range(30))
+    near = NearDuplicates(threshold=0.8)
+    assert not near.seen(lesson) and near.seen(lesson)
+    assert near.seen(lesson.replace("step 7:", "stage 7:"))
+    assert not near.seen("A stack keeps the last item on top: push adds one, pop takes it back off.")
 
 
 def test_textbook_over_http_with_faults_and_a_budget_that_runs_out_then_resumes(tmp_path):

@@ -30,8 +30,6 @@ non-similar task lists of each benchmark, so pass@k can be reported on each part
 
 from __future__ import annotations
 
-import ast
-import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from syllabus.codetext import CodeUnit, code_units, code_words, strip_comments, window_hashes
 from syllabus.config import Params, StageContext
 from syllabus.console import console
 from syllabus.data.dataset import Dataset
@@ -55,10 +54,6 @@ METHODS = ("ngram", "embedding", "ast")
 DEFAULT_TAUS = (0.95, 0.9, 0.85, 0.8)
 MAX_MATCHES_PER_TASK = 50  # report size bound: the best-scoring matches of each task are listed
 
-_COMMENT = re.compile(r"#[^\n]*")
-_WORD = re.compile(r"[a-z_0-9]+")
-_FENCED = re.compile(r"```(?:python|py)?[^\n]*\n(.*?)```", re.DOTALL)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMBED_BATCH = 512
 
 
@@ -97,19 +92,14 @@ def benchmark_tasks(names: Sequence[str]) -> list[Task]:
 
 
 def ngram_tokens(text: str) -> list[str]:
-    return _WORD.findall(_COMMENT.sub("", text.lower()))
+    return code_words(strip_comments(text.lower()))
 
 
-def window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """Polynomial hash of every window of n token ids (ids < 0 are unknown; their windows hash to 0)."""
-    if len(ids) < n:
-        return np.zeros(0, dtype=np.uint64)
-    count = len(ids) - n + 1
-    h = np.zeros(count, dtype=np.uint64)
-    for j in range(n):
-        h = h * _MIX + ids[j : j + count].astype(np.uint64)
-    h[_any_in_window(ids < 0, n)] = 0
-    return h
+def _known_windows(ids: np.ndarray, n: int) -> np.ndarray:
+    """Window hash of every n token ids; windows holding an unknown id (< 0) hash to 0."""
+    hashes = window_hashes(ids, n)
+    hashes[_any_in_window(ids < 0, n)] = 0
+    return hashes
 
 
 def _any_in_window(flags: np.ndarray, n: int) -> np.ndarray:
@@ -120,73 +110,6 @@ def _any_in_window(flags: np.ndarray, n: int) -> np.ndarray:
 def _all_in_window(flags: np.ndarray, n: int) -> np.ndarray:
     """Windows made only of literal tokens: runs of numbers or letters (`0 1 2 ... a b c`) are data, not code."""
     return ~_any_in_window(~flags, n)
-
-
-def _strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
-    first = body[0] if body else None
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        return body[1:]
-    return body
-
-
-def _children(node: ast.AST) -> list[ast.AST]:
-    # type annotations are names too: `numbers: List[float]` and `values` have the same shape
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return [node.args, *node.decorator_list, *_strip_docstring(node.body)]
-    if isinstance(node, ast.arg):
-        return []
-    out = []
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if isinstance(value, list):
-            out += [v for v in value if isinstance(v, ast.AST)]
-        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
-            out.append(value)
-    return out
-
-
-def _shape_hash(node: ast.AST, open_functions: list[set[int]], done: list[tuple[ast.AST, set[int]]]) -> int:
-    """Hash of node's shape (node types only); adds every internal node's hash to each enclosing function's set."""
-    is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    if is_function:
-        open_functions.append(set())
-    children = _children(node)
-    h = hash((type(node).__name__, *(_shape_hash(c, open_functions, done) for c in children)))
-    if children:
-        for shape in open_functions:
-            shape.add(h)
-    if is_function:
-        done.append((node, open_functions.pop()))
-    return h
-
-
-@dataclass
-class CodeUnit:
-    source: str
-    shape: frozenset[int] | None  # subtree hashes; None when the unit is not a function
-
-
-def code_units(text: str) -> list[CodeUnit]:
-    """The functions of a Python text (or of its fenced code blocks); else the whole text as one unit."""
-    units = []
-    for tree, lines in _parseable_blocks(text):
-        functions: list[tuple[ast.AST, set[int]]] = []
-        try:
-            _shape_hash(tree, [], functions)
-        except RecursionError:
-            continue
-        for node, shape in functions:
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            units.append(CodeUnit("\n".join(lines[start : node.end_lineno]), frozenset(shape)))
-    return units or [CodeUnit(text, None)]
-
-
-def _parseable_blocks(text: str) -> Iterator[tuple[ast.AST, list[str]]]:
-    for source in [text] if "```" not in text else _FENCED.findall(text):
-        try:
-            yield ast.parse(source), source.splitlines()
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
 
 
 # ── the benchmark index (built once per worker) ─────────────────────────────────────────────
@@ -214,7 +137,7 @@ def build_index(tasks: Sequence[Task], ngram: int, ast_min_nodes: int) -> Benchm
         tokens = ngram_tokens(task.program)
         ids = np.array([vocab.setdefault(tok, len(vocab)) for tok in tokens], dtype=np.int64)
         literal = np.array([tok.isdigit() or len(tok) == 1 for tok in tokens], dtype=bool)
-        hashes = window_hashes(ids, ngram)
+        hashes = _known_windows(ids, ngram)
         hashes = set(hashes[~_all_in_window(literal, ngram)].tolist()) - {0}
         counts[t] = len(hashes)
         for h in hashes:
@@ -311,7 +234,7 @@ def scan_shard(task: ScanTask) -> ShardScan:
 def _ngram_matches(text: str, index: BenchmarkIndex, n: int) -> dict[int, float]:
     """task -> fraction of the task's n-grams that occur in text."""
     ids = np.array([index.vocab.get(tok, -1) for tok in ngram_tokens(text)], dtype=np.int64)
-    hashes = window_hashes(ids, n)
+    hashes = _known_windows(ids, n)
     if len(index.ngram_hashes) == 0:
         return {}
     found = np.minimum(np.searchsorted(index.ngram_hashes, hashes), len(index.ngram_hashes) - 1)

@@ -1,12 +1,11 @@
 """Exact and near-duplicate removal: normalized-text hashes, then MinHash LSH over token shingles.
 
-Exact duplicates share the hash of `normalize_code(text)`: every line stripped, blank lines and
-whole-line `#` comments dropped, runs of spaces collapsed. So re-indented copies, copies with
+Exact duplicates share the hash of `codetext.normalize_code(text)`: every line stripped, blank lines
+and whole-line `#` comments dropped, runs of spaces collapsed. So re-indented copies, copies with
 different comment lines or trailing whitespace count as the same file, while anything that
-changes a token does not. Trailing `# ...` comments are kept because a `#` may sit inside a string
-and telling them apart needs a tokenizer, which costs more than this whole stage.
+changes a token does not.
 
-Near duplicates: the normalized text is split into code tokens, each run of `shingle` tokens is one
+Near duplicates: the normalized text is split into code tokens (`codetext.code_tokens`), each run of `shingle` tokens is one
 shingle, and each record gets a MinHash signature of its shingle set. The signature of `rows`
 consecutive permutations is one LSH band; records that agree on a whole band land in the same
 bucket, and a bucket's members whose estimated Jaccard with the bucket's first member reaches the
@@ -39,16 +38,15 @@ benchmarks/dedup.py measures it, signing runs 3.7x faster than datasketch's MinH
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rensa
 from pydantic import Field
 
+from syllabus.codetext import CODE_TOKEN, MIX, band_hashes, code_tokens, normalize_code, shingle_signatures
 from syllabus.config import Params, StageContext
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
@@ -56,10 +54,6 @@ from syllabus.data.files import atomic_path, atomic_write_json, read_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
 
-# identifiers/numbers, or one punctuation character: whitespace never makes a token
-CODE_TOKEN = re.compile(r"[A-Za-z_0-9]+|[^\sA-Za-z_0-9]")
-_SPACES = re.compile(r"[ \t]+")  # \f and \v end a line for str.splitlines: never inside one
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the rolling shingle/band hashes
 EXAMPLE_CLUSTERS = 5
 ROWS_PER_PARTITION = 4_000_000  # shuffle rows one reduce task holds: 96 MB of (key, key, record) u64
 VERIFY_BATCH = 8192  # candidate pairs compared at once
@@ -74,12 +68,6 @@ class DedupParams(Params):
                                    "(default: one per 4M band rows); the output does not depend on it")
 
 
-def normalize_code(text: str) -> str:
-    """The text that exact-duplicate detection compares (see the module docstring)."""
-    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("#"))
-
-
 def exact_key(text: str) -> str:
     return _digest(normalize_code(text)).hex()
 
@@ -88,32 +76,13 @@ def _digest(normalized: str) -> bytes:
     return hashlib.blake2b(normalized.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def shingle_hashes(token_hashes: list[int], shingle: int) -> np.ndarray:
-    """u64 hash of every run of `shingle` consecutive tokens (the whole text when it is shorter)."""
-    tokens = np.asarray(token_hashes, dtype=np.uint64)
-    width = min(shingle, len(tokens))
-    if width == 0:
-        return tokens
-    n = len(tokens) - width + 1
-    out = tokens[:n].copy()
-    for j in range(1, width):
-        out = out * _MIX + tokens[j : j + n]
-    return out
-
-
 def minhash_signatures(texts: list[str], *, shingle: int, num_perm: int, seed: int) -> np.ndarray:
     """MinHash signatures [n, num_perm] uint32 of the shingle sets of the texts, normalized."""
     return _signatures([normalize_code(t) for t in texts], shingle, num_perm, seed)
 
 
 def _signatures(normalized: list[str], shingle: int, num_perm: int, seed: int) -> np.ndarray:
-    tokens = [CODE_TOKEN.findall(t) for t in normalized]
-    per_doc = [shingle_hashes(h, shingle) for h in rensa.RMinHash.hash_token_sets(tokens)]
-    offsets = np.zeros(len(per_doc) + 1, dtype=np.uint64)
-    np.cumsum([len(s) for s in per_doc], out=offsets[1:])
-    flat = np.concatenate(per_doc) if per_doc else np.zeros(0, dtype=np.uint64)
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, num_perm, seed)
-    return np.asarray(matrix.to_rows(), dtype=np.uint32).reshape(len(normalized), num_perm)
+    return shingle_signatures([code_tokens(t) for t in normalized], shingle=shingle, num_perm=num_perm, seed=seed)
 
 
 # ── map: per shard ──────────────────────────────────────────────────────────────────────────
@@ -136,13 +105,11 @@ def band_keys(signatures: np.ndarray, first_index: int, bands: int, rows: int) -
     """One (band, bucket, record) row per record and band; records numbered from first_index."""
     n = len(signatures)
     keys = np.empty((n * bands, 3), dtype=np.uint64)
-    sig = signatures.astype(np.uint64)
+    buckets = band_hashes(signatures, bands, rows)
     for b in range(bands):
-        bucket = sig[:, b * rows]
-        for j in range(1, rows):
-            bucket = bucket * _MIX + sig[:, b * rows + j]
         keys[b * n : (b + 1) * n] = np.stack(
-            [np.full(n, b, dtype=np.uint64), bucket, np.arange(first_index, first_index + n, dtype=np.uint64)], axis=1)
+            [np.full(n, b, dtype=np.uint64), buckets[:, b], np.arange(first_index, first_index + n, dtype=np.uint64)],
+            axis=1)
     return keys
 
 
@@ -154,7 +121,7 @@ def exact_keys(normalized: list[str], first_index: int) -> np.ndarray:
 
 def partition_of(rows: np.ndarray, partitions: int) -> np.ndarray:
     """The shuffle partition of each (key, key, record) row: a hash of its two key columns."""
-    mixed = (rows[:, 0] * _MIX ^ rows[:, 1]) * _MIX
+    mixed = (rows[:, 0] * MIX ^ rows[:, 1]) * MIX
     return (mixed >> np.uint64(32)) % np.uint64(partitions)
 
 
@@ -354,7 +321,7 @@ def dedup(
     n = len(src)
     bands, rows = lsh_params(params.threshold, params.num_perm)
     partitions = params.partitions or -(-n * bands // ROWS_PER_PARTITION)
-    cache = _cache_dir(writer.path, {**params.model_dump(), "partitions": partitions})
+    cache = _cache_dir(writer.path, {**params.model_dump(), "partitions": partitions, "tokens": CODE_TOKEN.pattern})
     shards = tuple(s.name for s in src.shards)
     firsts = tuple(int(f) for f in np.cumsum([0] + [s.records for s in src.shards])[:-1])
     run = {"workers": workers, "executor": executor, "address": address}

@@ -8,44 +8,38 @@ over k-means clusters of their `hashing` embeddings), and topic coverage.
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import numpy as np
-from rensa import RMinHash, RMinHashLSH
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-NUM_PERM = 64
+from syllabus.codetext import band_hashes, code_tokens, shingle_signatures
+
+NUM_PERM, BANDS, SHINGLE = 64, 16, 5
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
-
-
-def minhash(text: str, shingle: int = 5) -> RMinHash:
-    words = tokens(text)
-    grams = {" ".join(words[i:i + shingle]) for i in range(max(1, len(words) - shingle + 1))}
-    m = RMinHash(num_perm=NUM_PERM, seed=1)
-    m.update(sorted(grams))
-    return m
+    return code_tokens(text.lower())
 
 
 class NearDuplicates:
-    """MinHash LSH (rensa) over everything kept so far: `seen(text)` says whether text is a near
-    duplicate (estimated Jaccard of word 5-grams >= threshold) of a kept text, and keeps it if not."""
+    """MinHash LSH over everything kept so far: `seen(text)` says whether text is a near duplicate
+    (estimated Jaccard of 5-token shingles >= threshold) of a kept text, and keeps it if not."""
 
     def __init__(self, threshold: float = 0.8):
         self.threshold = threshold
-        self.lsh = RMinHashLSH(threshold=threshold, num_perm=NUM_PERM, num_bands=16)
-        self.kept: list[RMinHash] = []
+        self.buckets: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(BANDS)]
+        self.kept: list[np.ndarray] = []
 
     def seen(self, text: str) -> bool:
-        m = minhash(text)
-        if any(self.kept[i].jaccard(m) >= self.threshold for i in self.lsh.query(m)):
+        signature = shingle_signatures([tokens(text)], shingle=SHINGLE, num_perm=NUM_PERM, seed=1)
+        keys = band_hashes(signature, BANDS, NUM_PERM // BANDS)[0].tolist()
+        candidates = {i for band, key in zip(self.buckets, keys) for i in band.get(key, ())}
+        if any((self.kept[i] == signature[0]).mean() >= self.threshold for i in candidates):
             return True
-        self.lsh.insert(len(self.kept), m)
-        self.kept.append(m)
+        for band, key in zip(self.buckets, keys):
+            band[key].append(len(self.kept))
+        self.kept.append(signature[0])
         return False
 
 
