@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,12 +13,15 @@ import torch
 from typer.testing import CliRunner
 
 from syllabus.cli import app
+from syllabus.config import Launch, load_recipe
 from syllabus.data.dataset import record_id, write_dataset
 from syllabus.errors import BadInput
+from syllabus.recipe import run_recipe
 from syllabus.tokenizer import load_tokenizer, train_tokenizer
 from syllabus.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from syllabus.train.config import config_from_dict
 from syllabus.train.data import PackedData
+from syllabus.train.launch import TrainJob, launch_training, slurm_command
 from syllabus.train.loop import lr_lambda, train
 from syllabus.train.pack import PackParams, pack
 
@@ -190,40 +194,123 @@ def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus,
     assert _losses(out) == _losses(tmp_path / "straight")
 
 
-def _torchrun(strategy: str, corpus: Path, out: Path) -> subprocess.CompletedProcess:
-    args = ["--preset", "tiny-pretrain", "--data", str(corpus / "packed"), "--out", str(out)]
-    for key, value in {"max_steps": 4, "warmup_steps": 1, "batch_size": 8, "micro_batch_size": 4, "eval_every": 2,
-                       "checkpoint_every": 2, "distributed": strategy, "model_overrides": json.dumps(TINY_MODEL)}.items():
-        args += ["--set", f"{key}={value}"]
-    return subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "syllabus", "train", "run", *args],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD},
-    )
+LAUNCH_STEPS = {"max_steps": 8, "warmup_steps": 1, "eval_every": 4, "checkpoint_every": 2}
 
 
-def _check_two_processes_match_one(strategy: str, corpus: Path, tmp_path: Path) -> None:
-    """2 ranks x micro-batch 4 must train like 1 process x 2 accumulated micro-batches of 4."""
-    result = _torchrun(strategy, corpus, tmp_path / strategy)
-    assert result.returncode == 0, result.stderr[-3000:]
-    train(_tiny(max_steps=4, warmup_steps=1, eval_every=2, checkpoint_every=2), corpus / "packed", tmp_path / "one")
-    records = [json.loads(line) for line in (tmp_path / strategy / "metrics.jsonl").read_text().splitlines()]
-    expected = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+@pytest.fixture(scope="module")
+def one_process(corpus, tmp_path_factory) -> list[dict]:
+    """The metrics of the reference run: one process, 2 accumulated micro-batches of 4 per step."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    train(_tiny(**LAUNCH_STEPS), corpus / "packed", out)
+    return _metrics(out)
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _launch_recipe(tmp_path: Path, corpus: Path, launch: dict, data: Path | None = None, **overrides) -> Path:
+    path = tmp_path / "r.yaml"
+    params = {"preset": "tiny-pretrain", "overrides": {**_tiny(**LAUNCH_STEPS).model_dump(mode="json"), **overrides}}
+    path.write_text(json.dumps({"name": "t", "stages": [
+        {"name": "pretrain", "uses": "train.pretrain", "inputs": {"data": str(data or corpus / "packed")},
+         "params": params, "launch": launch}]}))
+    return path
+
+
+def _same_curve(got: list[dict], want: list[dict]) -> None:
     for key in ("loss", "val_loss", "grad_norm"):
-        got, want = [r[key] for r in records if key in r], [r[key] for r in expected if key in r]
-        assert len(got) == len(want) > 0 and got == pytest.approx(want, rel=1e-5)
-    assert (tmp_path / strategy / "model.safetensors").exists()
-    assert json.loads(result.stdout.strip().splitlines()[-1])["steps"] == 4  # rank 0 alone prints the summary
+        a, b = [r[key] for r in got if key in r], [r[key] for r in want if key in r]
+        assert len(a) == len(b) > 0 and a == pytest.approx(b, rel=1e-5), key
 
 
-def test_ddp_on_two_processes_matches_one_process(corpus, tmp_path):
-    _check_two_processes_match_one("ddp", corpus, tmp_path)
+def _check_two_processes_match_one(strategy: str, corpus: Path, tmp_path: Path, one_process: list[dict], cli) -> None:
+    """2 ranks x micro-batch 4 under torchrun, launched by the recipe, train like 1 process x 2 micro-batches."""
+    recipe = _launch_recipe(tmp_path, corpus, {"engine": "torchrun", "nproc_per_node": 2}, distributed=strategy)
+    result = cli("run", str(recipe), "--out", str(tmp_path / "run"), **ONE_THREAD)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _same_curve(_metrics(tmp_path / "run" / "pretrain"), one_process)
+    assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "run" / ".state" / "pretrain.json").read_text())["summary"]["steps"] == 8
+
+
+def test_ddp_on_two_processes_matches_one_process(corpus, tmp_path, one_process, cli):
+    _check_two_processes_match_one("ddp", corpus, tmp_path, one_process, cli)
 
 
 @pytest.mark.slow
-def test_fsdp2_on_two_processes_matches_one_process(corpus, tmp_path):
-    _check_two_processes_match_one("fsdp", corpus, tmp_path)
+def test_fsdp2_on_two_processes_matches_one_process(corpus, tmp_path, one_process, cli):
+    _check_two_processes_match_one("fsdp", corpus, tmp_path, one_process, cli)
+
+
+def _pid_of_rank(rank: int, job_dir: Path) -> int | None:
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in environ and str(job_dir).encode() in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_a_dead_rank_fails_the_stage_and_a_rerun_resumes_to_the_same_curve(corpus, tmp_path, one_process, cli):
+    recipe = _launch_recipe(tmp_path, corpus, {"engine": "torchrun", "nproc_per_node": 2})
+    run, out = tmp_path / "run", tmp_path / "run" / "pretrain"
+    proc = subprocess.Popen([sys.executable, "-m", "syllabus", "run", str(recipe), "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "src"), **ONE_THREAD})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_losses(out) if (out / "metrics.jsonl").exists() else []) < 3:
+        time.sleep(0.05)
+    os.kill(_pid_of_rank(1, out / ".launch"), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr.decode()[-3000:]
+    last_line = stderr.decode().strip().splitlines()[-1]
+    assert last_line.startswith("failed: pretrain: rank 1: Signal 9 (SIGKILL)"), last_line
+    assert json.loads((run / ".state" / "pretrain.json").read_text())["status"] == "running"  # not done
+    assert 2 <= int(latest_checkpoint(out / "checkpoints").name.split("-")[1]) < 8
+
+    result = cli("run", str(recipe), "--out", str(run), **ONE_THREAD)
+    assert result.returncode == 0 and "resuming from" in result.stderr, result.stderr[-3000:]
+    _same_curve(_metrics(out), one_process)
+
+
+def test_a_rank_with_bad_input_fails_the_stage_in_one_line(corpus, tmp_path, cli):
+    recipe = _launch_recipe(tmp_path, corpus, {"engine": "torchrun", "nproc_per_node": 2}, data=tmp_path)
+    result = cli("run", str(recipe), "--out", str(tmp_path / "run"), **ONE_THREAD)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert re.fullmatch(r"error: pretrain: rank [01]: .*not a packed dir.*", result.stderr.strip().splitlines()[-1])
+    assert "Traceback" not in result.stderr.split("error: pretrain")[-1]
+
+
+def test_slurm_launch_runs_torchrun_on_every_node_with_a_rendezvous(tmp_path):
+    launch = Launch(engine="slurm", nnodes=4, nproc_per_node=8, srun_args=["--gpus-per-node=8"])
+    assert slurm_command(launch, tmp_path / "job.json", job_id="77", first_node="gpu-001") == [
+        "srun", "--nodes=4", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--gpus-per-node=8",
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=4", "--nproc_per_node=8", "--rdzv_backend=c10d",
+        "--rdzv_endpoint=gpu-001:29500", "--rdzv_id=syllabus-77", "-m", "syllabus.train.launch",
+        str(tmp_path / "job.json")]
+    with pytest.raises(BadInput, match="inside a Slurm allocation"):
+        launch_training(launch, TrainJob(config={}, data="d", out=str(tmp_path)))
+
+
+@pytest.mark.parametrize("launch, message", [
+    ({"engine": "process", "nproc_per_node": 2}, "engine process runs one process"),
+    ({"engine": "torchrun", "nnodes": 2}, "torchrun launches one node"),
+    ({"engine": "mpi"}, "stages[0].launch.engine: Input should be"),
+])
+def test_bad_launch_is_one_line_naming_the_key(corpus, tmp_path, launch, message):
+    with pytest.raises(BadInput, match=re.escape(message)):
+        run_recipe(load_recipe(_launch_recipe(tmp_path, corpus, launch)), tmp_path / "run", dry_run=True)
+
+
+def test_ray_train_on_two_workers_matches_one_process(corpus, tmp_path, one_process, ray_cluster):
+    recipe = load_recipe(_launch_recipe(tmp_path, corpus, {"engine": "ray", "nproc_per_node": 2}))
+    summaries = run_recipe(recipe, tmp_path / "run")
+    assert summaries["pretrain"]["steps"] == 8
+    _same_curve(_metrics(tmp_path / "run" / "pretrain"), one_process)
 
 
 def _invoke(*args: str):

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from syllabus.console import console
-from syllabus.errors import BadInput
+from syllabus.errors import BadInput, RunFailed
 
 app = typer.Typer(
     help="Train small code models on textbook-quality data (the phi-1 recipe).",
@@ -630,8 +631,11 @@ def main() -> None:
     try:
         app()
     except BadInput as e:
-        console.print(f"[red]error:[/red] {e.line()}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(e.line())}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    except RunFailed as e:
+        console.print(f"[red]failed:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         console.print("interrupted; finished work is kept, re-run to resume")
         sys.exit(130)

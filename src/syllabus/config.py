@@ -2,7 +2,7 @@
 
     name: quickstart
     out: runs/quickstart
-    defaults: {workers: 2, executor: local}
+    defaults: {workers: 2, executor: local, launch: {engine: process}}
     stages:
       - name: raw                 # unique; also the stage's output dir under the run dir
         uses: data.ingest         # which stage function (see syllabus.recipe.STAGES)
@@ -11,6 +11,10 @@
         uses: curate.annotate
         inputs: {data: raw}       # an earlier stage's name, or a path (relative to the recipe)
         params: {judge: heuristic, n: 400}
+      - name: base
+        uses: train.pretrain
+        inputs: {data: packed}
+        launch: {engine: torchrun, nproc_per_node: 8}   # overrides defaults.launch key by key
 
 Structure is validated here; each stage's `params` is validated by that stage's own pydantic model
 (`syllabus.recipe`), and every error names the file, the key and the problem.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -36,11 +40,41 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Launch(Params):
+    """How a train stage runs (see syllabus.train.launch), and the GPUs its estimate assumes.
+
+    process: in the runner's own process (one device). torchrun: `nproc_per_node` processes on this node.
+    slurm: torchrun on each of `nnodes` nodes of the Slurm allocation the runner is in (srun, c10d
+    rendezvous). ray: Ray Train, `nnodes` x `nproc_per_node` workers on the recipe's Ray cluster.
+    """
+
+    engine: Literal["process", "torchrun", "slurm", "ray"] = "process"
+    nproc_per_node: int = Field(1, ge=1)  # processes per node: one per GPU
+    nnodes: int = Field(1, ge=1)
+    port: int = Field(29500, ge=1, le=65535)  # rendezvous port on the first node (slurm)
+    srun_args: list[str] = []  # extra srun options, e.g. [--gpus-per-node=8, --cpus-per-task=64]
+    gpu: str = "A100"  # the GPU type estimates assume (syllabus.train.flops.GPU_PEAK_FLOPS)
+    mfu: float = Field(0.4, gt=0, le=1)  # the model-FLOPs utilisation estimates assume
+
+    @property
+    def world_size(self) -> int:
+        return self.nnodes * self.nproc_per_node
+
+    @model_validator(mode="after")
+    def _engine_fits_size(self) -> Launch:
+        if self.engine == "process" and self.world_size > 1:
+            raise ValueError("engine process runs one process: use torchrun, slurm or ray for more")
+        if self.engine == "torchrun" and self.nnodes > 1:
+            raise ValueError("engine torchrun launches one node: use slurm or ray for nnodes > 1")
+        return self
+
+
 class Defaults(Params):
     workers: int = Field(2, ge=1)
     executor: str = Field("local", pattern="^(local|ray)$")
     address: str | None = None
     seed: int = 0
+    launch: Launch = Launch()
 
 
 class StageSpec(Params):
@@ -48,6 +82,7 @@ class StageSpec(Params):
     uses: str
     inputs: dict[str, str | list[str]] = {}
     params: dict[str, Any] = {}
+    launch: dict[str, Any] = {}  # keys of Launch that override defaults.launch for this stage
 
 
 class Recipe(Params):
@@ -73,6 +108,11 @@ class Recipe(Params):
                 return stage
         raise BadInput(f"no stage named {name!r} (stages: {', '.join(s.name for s in self.stages)})",
                        file=self.source)
+
+    def launch_of(self, index: int) -> Launch:
+        """defaults.launch with stage `index`'s own launch keys on top, validated."""
+        merged = {**self.defaults.launch.model_dump(), **self.stages[index].launch}
+        return validate(Launch, merged, file=self.source, prefix=f"stages[{index}].launch")
 
     def resolve_input(self, ref: str, before: str) -> tuple[str, str | Path]:
         """('stage', name) for an earlier stage's output, else ('path', absolute path)."""
@@ -144,5 +184,6 @@ class StageContext:
     executor: str = "local"
     address: str | None = None
     seed: int = 0
+    launch: Launch = field(default_factory=Launch)
     dry_run: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

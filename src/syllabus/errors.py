@@ -22,3 +22,7 @@ class BadInput(Exception):
         if self.record is not None:
             where = f"{where}: {self.record}" if where else str(self.record)
         return f"{where}: {self.problem}" if where else self.problem
+
+
+class RunFailed(Exception):
+    """A run that failed for a reason already stated in one line (a training rank's error): CLI exit code 1."""

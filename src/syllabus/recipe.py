@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.table import Table
 
-from syllabus.config import Params, Recipe, StageContext, StageSpec, load_recipe, validate
+from syllabus.config import Launch, Params, Recipe, StageContext, StageSpec, load_recipe, validate
 from syllabus.console import console
 from syllabus.data.files import atomic_write_json, read_json
 from syllabus.errors import BadInput
@@ -81,6 +81,7 @@ class PlannedStage:
     inputs: dict[str, Path | list[Path]]
     out: Path
     fingerprint: str
+    launch: Launch  # how it runs, not what it computes: not part of the fingerprint
 
 
 def _fingerprint(spec: StageSpec, params: Params, upstream: list[str]) -> str:
@@ -111,7 +112,8 @@ def plan(recipe: Recipe, run_dir: Path) -> list[PlannedStage]:
                 paths.append(run_dir / target if kind == "stage" else Path(target))
             inputs[name] = paths if isinstance(ref, list) else paths[0]
         fingerprints[spec.name] = _fingerprint(spec, params, upstream)
-        planned.append(PlannedStage(spec, fn, params, inputs, run_dir / spec.name, fingerprints[spec.name]))
+        planned.append(PlannedStage(spec, fn, params, inputs, run_dir / spec.name, fingerprints[spec.name],
+                                    recipe.launch_of(i)))
     return planned
 
 
@@ -174,7 +176,7 @@ def run_recipe(
                                        "started": time.time()})
         ctx = StageContext(run_dir=run_dir, stage=name, workers=recipe.defaults.workers,
                            executor=recipe.defaults.executor, address=recipe.defaults.address,
-                           seed=recipe.defaults.seed)
+                           seed=recipe.defaults.seed, launch=stage.launch)
         started = time.time()
         summary = stage.fn(stage.params, stage.inputs, stage.out, ctx) or {}
         seconds = round(time.time() - started, 2)

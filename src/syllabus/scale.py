@@ -158,8 +158,8 @@ def run_step(
     return result
 
 
-def _ray_map(tasks, fn, workers, address) -> Iterator[Any]:
-    """Ray tasks over shards: a worker killed mid-shard is retried; shard writes are atomic."""
+def connect_ray(address: str | None, workers: int) -> None:
+    """Join the cluster at `address`, or start a local one with `workers` CPUs; once per process."""
     import ray
 
     if not ray.is_initialized():
@@ -167,6 +167,13 @@ def _ray_map(tasks, fn, workers, address) -> Iterator[Any]:
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=max(workers, 1), include_dashboard=False, log_to_driver=False)
+
+
+def _ray_map(tasks, fn, workers, address) -> Iterator[Any]:
+    """Ray tasks over shards: a worker killed mid-shard is retried; shard writes are atomic."""
+    import ray
+
+    connect_ray(address, workers)
     remote_fn = ray.remote(max_retries=3)(fn)
     # on a cluster given by address every CPU is used; in-process (a local cluster) `workers` tasks at a time
     queue = iter(tasks)

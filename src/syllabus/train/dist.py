@@ -38,7 +38,10 @@ class DistEnv:
 
 
 def init_distributed() -> DistEnv:
-    """Join the process group torchrun describes (nccl on GPUs, gloo on CPU), or run alone."""
+    """Join the process group torchrun describes (nccl on GPUs, gloo on CPU), or run alone.
+
+    Under Ray Train the group already exists (Ray sets the same variables): it is used as it is.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():

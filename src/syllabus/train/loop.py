@@ -18,6 +18,7 @@ import json
 import math
 import shutil
 import signal
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -34,6 +35,7 @@ from syllabus.errors import BadInput
 from syllabus.train.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from syllabus.train.config import TrainConfig, config_from_dict
 from syllabus.train.data import PackedData
+from syllabus.train.launch import TrainJob, launch_training
 from syllabus.train.dist import (
     DistEnv,
     all_gather_objects,
@@ -111,6 +113,8 @@ class _StopFlag:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # Ray Train runs the loop in a thread; Ray, not a signal, stops it
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -309,6 +313,7 @@ class Trainer:
 def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: bool = False,
           init: str | Path | None = None, hf_out: str | Path | None = None) -> dict[str, Any]:
     """Train on a packed dir into `out` (single process, or one rank under torchrun)."""
+    owns_group = not torch.distributed.is_initialized()  # Ray Train made it, and closes it
     env = init_distributed()
     try:
         out = Path(out)
@@ -318,7 +323,8 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: boo
         trainer.export(hf_out and Path(hf_out))
         return summary
     finally:
-        close_distributed()
+        if owns_group:
+            close_distributed()
 
 
 class TrainStageParams(Params):
@@ -337,7 +343,10 @@ def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]],
     previous = out / "train_config.json"
     if previous.exists() and read_json(previous)["config"] != config.model_dump(mode="json"):
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    return train(config, inputs["data"], out, resume=True, init=inputs.get("init"))
+    init = inputs.get("init")
+    job = TrainJob(config=config.model_dump(mode="json"), data=str(inputs["data"]), out=str(out),
+                   init=init and str(init))
+    return launch_training(ctx.launch, job, address=ctx.address, stage=ctx.stage)
 
 
 def pretrain_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]], out: Path,
