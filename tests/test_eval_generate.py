@@ -8,7 +8,7 @@ import math
 import pytest
 
 from syllabus.eval import run as eval_run
-from syllabus.eval.models import STOP, truncate_at_stop
+from syllabus.eval.models import STOP, cut_at_stop
 from syllabus.testing.fault_server import FaultServer
 
 
@@ -61,10 +61,10 @@ def tiny_hf_model(tmp_path_factory, bpe):
     return path
 
 
-def test_truncate_at_stop():
-    assert truncate_at_stop("    return 1\n\ndef other():\n    pass") == "    return 1\n"
-    assert truncate_at_stop("    x = 1\n    # fine\n# top-level comment\nprint(x)") == "    x = 1\n    # fine"
-    assert truncate_at_stop("    return 2") == "    return 2"
+def test_cut_at_stop():
+    assert cut_at_stop("    return 1\n\ndef other():\n    pass") == "    return 1\n"
+    assert cut_at_stop("    x = 1\n    # fine\n# top-level comment\nprint(x)") == "    x = 1\n    # fine"
+    assert cut_at_stop("    return 2") == "    return 2"
     assert all(s.startswith("\n") for s in STOP)
 
 

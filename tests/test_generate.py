@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from syllabus.codetext import truncate_at_stop
 from syllabus.errors import BadInput
-from syllabus.model.generate import generate, generate_ids, sample_next, truncate_at_stop
+from syllabus.model.generate import generate, generate_ids, sample_next
 from test_model import CONFIGS, one_thread, random_model  # noqa: F401 (one_thread: autouse)
 
 

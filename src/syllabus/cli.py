@@ -5,9 +5,11 @@ Exit codes: 0 success, 1 a failed run, 2 bad input (one line: file, record, prob
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -61,6 +63,20 @@ def _print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+def _default(params: str, field: str, as_list: bool = False) -> Callable[[], object]:
+    """An option's default_factory: the default of a stage's Params field, so a command and a recipe
+    stage cannot disagree. `params` ("module:Class") is imported only when the option is left out,
+    which keeps `syllabus --help` from importing every stage."""
+
+    def default() -> object:
+        module, name = params.split(":")
+        value = getattr(importlib.import_module(module), name).model_fields[field].get_default(
+            call_default_factory=True)
+        return [value] if as_list and not isinstance(value, list) else value
+
+    return default
+
+
 # Where shard work runs (issue #8): the same three options on every sharded data stage.
 WorkersOpt = Annotated[int, typer.Option(help="Parallel shard workers (processes, or Ray CPUs for a local cluster).")]
 
@@ -108,6 +124,13 @@ def demo(out: Annotated[Path, typer.Option(help="Run dir.")] = Path("runs/demo")
     typer.echo(str(report if report.exists() else run_dir))
 
 
+INGEST = "syllabus.data.ingest:IngestParams"
+ANNOTATE, TRAIN, FILTER = "syllabus.curate.judge:AnnotateParams", "syllabus.curate.classifier:TrainParams", \
+    "syllabus.curate.filter:FilterParams"
+TEXTBOOK, EXERCISES = "syllabus.synth.textbook:TextbookParams", "syllabus.synth.exercises:ExercisesParams"
+DEDUP, DECONTAM, PACK = "syllabus.dedup:DedupParams", "syllabus.decontam:DecontamParams", "syllabus.train.pack:PackParams"
+
+
 # ── data ─────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -115,9 +138,11 @@ def demo(out: Annotated[Path, typer.Option(help="Run dir.")] = Path("runs/demo")
 def data_ingest(
     sources: Annotated[list[str], typer.Argument(help="Dirs of .py files, git checkouts, .jsonl/.parquet files, or 'stdlib' / 'site-packages'.")],
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    max_bytes: Annotated[int, typer.Option(help="Skip files larger than this.")] = 1_000_000,
+    max_bytes: Annotated[int, typer.Option(help="Skip files larger than this.",
+                                           default_factory=_default(INGEST, "max_bytes"))],
+    records_per_shard: Annotated[int, typer.Option(help="Files read into one output shard.",
+                                                   default_factory=_default(INGEST, "records_per_shard"))],
     max_files: Annotated[Optional[int], typer.Option(help="Stop after this many files.")] = None,
-    records_per_shard: Annotated[int, typer.Option(help="Files read into one output shard.")] = 2_000,
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
@@ -155,13 +180,15 @@ def data_verify(path: Annotated[Path, typer.Argument(help="Dataset dir.")]) -> N
 def curate_annotate(
     data: Annotated[Path, typer.Option(help="Dataset dir to sample from.")],
     out: Annotated[Path, typer.Option(help="Labels JSONL to write (re-running resumes it).")],
-    judge: Annotated[str, typer.Option(help="'heuristic', or an LLM endpoint: http(s)://..., offline:NAME.")] = "heuristic",
-    n: Annotated[int, typer.Option(help="Records to judge, stratified by source.")] = 200,
+    judge: Annotated[str, typer.Option(help="'heuristic', or an LLM endpoint: http(s)://..., offline:NAME.",
+                                       default_factory=_default(ANNOTATE, "judge"))],
+    n: Annotated[int, typer.Option(help="Records to judge, stratified by source.",
+                                   default_factory=_default(ANNOTATE, "n"))],
+    seed: Annotated[int, typer.Option(help="Sampling seed.", default_factory=_default(ANNOTATE, "seed"))],
     model: Annotated[Optional[str], typer.Option(help="Model name at the endpoint.")] = None,
     prompt: Annotated[Optional[Path], typer.Option(help="Judge prompt file with a {code} placeholder.")] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Reply cache dir.")] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
 ) -> None:
     """Rate the educational value (0-5) of sampled records with an LLM or heuristic judge."""
     from syllabus.curate.judge import annotate, get_judge
@@ -175,13 +202,17 @@ def curate_annotate(
 def curate_train(
     labels: Annotated[Path, typer.Option(help="Labels JSONL (id, score, text).")],
     out: Annotated[Path, typer.Option(help="Classifier file to write.")],
-    embedder: Annotated[str, typer.Option(help="hashing, subtokens, features, minilm, minilm-docs, hf:DIR, lm:DIR, or a+b.")] = "subtokens+features",
-    model: Annotated[str, typer.Option(help="rf, logreg, or ensemble (a stack of both per embedder part).")] = "ensemble",
-    folds: Annotated[int, typer.Option(help="Stratified CV folds.")] = 5,
+    embedder: Annotated[str, typer.Option(help="hashing, subtokens, features, minilm, minilm-docs, hf:DIR, lm:DIR, or a+b.",
+                                          default_factory=_default(TRAIN, "embedder"))],
+    model: Annotated[str, typer.Option(help="rf, logreg, or ensemble (a stack of both per embedder part).",
+                                       default_factory=_default(TRAIN, "model"))],
+    folds: Annotated[int, typer.Option(help="Stratified CV folds.", default_factory=_default(TRAIN, "folds"))],
+    tune_threshold: Annotated[bool, typer.Option(
+        "--tune-threshold/--no-tune-threshold", help="Pick the F1-best threshold by inner CV (stored for filter).",
+        default_factory=_default(TRAIN, "tune_threshold"))],
     data: Annotated[Optional[Path], typer.Option(help="Dataset dir holding the texts of labels given by id only.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
     workers: Annotated[int, typer.Option(help="Cores for the forest.")] = 2,
-    tune_threshold: Annotated[bool, typer.Option("--tune-threshold", help="Pick the F1-best threshold by inner CV (stored for filter).")] = False,
 ) -> None:
     """Train the educational-value classifier on embeddings of labelled records; print CV metrics."""
     from syllabus.curate.classifier import load_labels, train_classifier
@@ -197,12 +228,13 @@ def curate_filter(
     data: Annotated[Path, typer.Option(help="Dataset dir to score.")],
     classifier: Annotated[Path, typer.Option(help="Classifier file from `curate train`.")],
     out: Annotated[Path, typer.Option(help="Output dataset dir (kept records, with edu_score).")],
+    batch_size: Annotated[int, typer.Option(help="Records embedded per batch.",
+                                            default_factory=_default(FILTER, "batch_size"))],
     threshold: Annotated[Optional[float], typer.Option(help="Keep records with P(score >= 3) at least this (default: the classifier's).")] = None,
     keep_fraction: Annotated[Optional[float], typer.Option(help="Keep about this fraction (threshold from a sample).")] = None,
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
-    batch_size: Annotated[int, typer.Option(help="Records embedded per batch.")] = 256,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
 ) -> None:
     """Score every record with the classifier and keep the educational ones."""
@@ -217,20 +249,26 @@ def curate_filter(
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────
 
 
-TeacherOpt = Annotated[list[str], typer.Option(
+# Synth options left out (None) take the stage's Params default: one source for the CLI and recipes.
+TeacherOpt = Annotated[Optional[list[str]], typer.Option(
     metavar="URL", help="Teacher: http(s) URL of an OpenAI-compatible server (repeat it, or comma-separate URLs, "
                         "to spread requests over several), offline:NAME or local:DIR.")]
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
-NOpt = Annotated[int, typer.Option("--n", help="Prompts to send.")]
-ConcurrencyOpt = Annotated[int, typer.Option(help="Requests in flight at once, per teacher server.")]
+NOpt = Annotated[Optional[int], typer.Option("--n", help="Prompts to send.")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="Requests in flight at once, per teacher server.")]
 BudgetOpt = Annotated[Optional[float], typer.Option(help="Stop cleanly before spending more than this many USD.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Reply cache dir (default: OUT/llm-cache).")]
-BatchOpt = Annotated[int, typer.Option(help="Prompts per output shard.")]
+BatchOpt = Annotated[Optional[int], typer.Option(help="Prompts per output shard.")]
+TemperatureOpt = Annotated[Optional[float], typer.Option()]
+MaxTokensOpt = Annotated[Optional[int], typer.Option()]
+SeedOpt = Annotated[Optional[int], typer.Option()]
 PricesOpt = Annotated[Optional[str], typer.Option(help="USD per million prompt,completion tokens, e.g. 0.5,1.5.")]
 
 
 def _teacher_params(**options: object) -> dict:
     options["budget_usd"] = options.pop("budget")
+    if options["teacher"] == []:
+        options["teacher"] = None
     if options["prices"] is not None:
         options["prices"] = options["prices"].split(",")
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
@@ -245,16 +283,16 @@ def _synth_result(dataset, key: str) -> None:
 @synth_app.command("textbook")
 def synth_textbook(
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    teacher: TeacherOpt = ["offline:textbook"],
+    teacher: TeacherOpt = None,
     model: ModelOpt = None,
-    n: NOpt = 100,
-    concurrency: ConcurrencyOpt = 8,
+    n: NOpt = None,
+    concurrency: ConcurrencyOpt = None,
     budget: BudgetOpt = None,
     topics: Annotated[Optional[Path], typer.Option(help="Topic tree YAML (default: the packaged one).")] = None,
-    temperature: Annotated[float, typer.Option()] = 0.8,
-    max_tokens: Annotated[int, typer.Option()] = 1200,
-    batch_size: BatchOpt = 64,
-    seed: Annotated[int, typer.Option()] = 0,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
 ) -> None:
@@ -272,18 +310,18 @@ def synth_textbook(
 @synth_app.command("exercises")
 def synth_exercises(
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    teacher: TeacherOpt = ["offline:exercises"],
+    teacher: TeacherOpt = None,
     model: ModelOpt = None,
-    n: NOpt = 100,
-    concurrency: ConcurrencyOpt = 8,
+    n: NOpt = None,
+    concurrency: ConcurrencyOpt = None,
     budget: BudgetOpt = None,
     names: Annotated[Optional[Path], typer.Option(help="Function-name vocabulary, `topic: name` lines.")] = None,
-    temperature: Annotated[float, typer.Option()] = 0.5,
-    max_tokens: Annotated[int, typer.Option()] = 800,
-    batch_size: BatchOpt = 64,
-    seed: Annotated[int, typer.Option()] = 0,
-    workers: Annotated[int, typer.Option(help="Sandbox processes.")] = 2,
-    timeout: Annotated[float, typer.Option(help="Seconds a solution may run against its tests.")] = 5.0,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = None,
+    workers: Annotated[Optional[int], typer.Option(help="Sandbox processes.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds a solution may run against its tests.")] = None,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
     parallel_batches: Annotated[int, typer.Option(
@@ -310,9 +348,10 @@ def synth_exercises(
 def dedup_cmd(
     data: Annotated[Path, typer.Option(help="Input dataset dir.")],
     out: Annotated[Path, typer.Option(help="Output dataset dir.")],
-    threshold: Annotated[float, typer.Option(help="Jaccard similarity that makes a near duplicate.")] = 0.8,
-    shingle: Annotated[int, typer.Option(help="Tokens per shingle.")] = 5,
-    num_perm: Annotated[int, typer.Option(help="MinHash permutations.")] = 128,
+    threshold: Annotated[float, typer.Option(help="Jaccard similarity that makes a near duplicate.",
+                                             default_factory=_default(DEDUP, "threshold"))],
+    shingle: Annotated[int, typer.Option(help="Tokens per shingle.", default_factory=_default(DEDUP, "shingle"))],
+    num_perm: Annotated[int, typer.Option(help="MinHash permutations.", default_factory=_default(DEDUP, "num_perm"))],
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
@@ -331,12 +370,17 @@ def dedup_cmd(
 def decontam_cmd(
     data: Annotated[Path, typer.Option(help="Dataset dir to check.")],
     out: Annotated[Path, typer.Option(help="Report dir: report.json is written here.")],
-    benchmark: Annotated[list[str], typer.Option(help="humaneval, mbpp, or a problems JSONL file; repeatable.")] = ["humaneval"],
-    ngram: Annotated[int, typer.Option(help="n-gram length (normalized tokens).")] = 13,
-    tau: Annotated[float, typer.Option(help="AST similarity that flags a record.")] = 0.8,
-    embedder: Annotated[str, typer.Option(help="Embedder spec: hashing, minilm, hf:<dir>, lm:<dir>.")] = "hashing",
-    embed_metric: Annotated[str, typer.Option(help="cosine or l2.")] = "cosine",
-    embed_cutoff: Annotated[float, typer.Option(help="cosine >= cutoff (or L2 <= cutoff) flags.")] = 0.9,
+    benchmark: Annotated[list[str], typer.Option(help="humaneval, mbpp, or a problems JSONL file; repeatable.",
+                                                 default_factory=_default(DECONTAM, "benchmarks"))],
+    ngram: Annotated[int, typer.Option(help="n-gram length (normalized tokens).",
+                                       default_factory=_default(DECONTAM, "ngram"))],
+    tau: Annotated[float, typer.Option(help="AST similarity that flags a record.",
+                                       default_factory=_default(DECONTAM, "tau"))],
+    embedder: Annotated[str, typer.Option(help="Embedder spec: hashing, minilm, hf:<dir>, lm:<dir>.",
+                                          default_factory=_default(DECONTAM, "embedder"))],
+    embed_metric: Annotated[str, typer.Option(help="cosine or l2.", default_factory=_default(DECONTAM, "embed_metric"))],
+    embed_cutoff: Annotated[float, typer.Option(help="cosine >= cutoff (or L2 <= cutoff) flags.",
+                                                default_factory=_default(DECONTAM, "embed_cutoff"))],
     prune: Annotated[Optional[Path], typer.Option(help="Write the dataset without flagged records here.")] = None,
     split: Annotated[Optional[Path], typer.Option(help="Write each benchmark's similar / non-similar task lists here.")] = None,
     workers: WorkersOpt = 2,
@@ -423,9 +467,11 @@ def train_pack(
     data: Annotated[list[str], typer.Option(help="Dataset dir, optionally with a sampling weight: DIR or DIR=2.0. Repeat for a mix.")],
     tokenizer: Annotated[Path, typer.Option(help="Tokenizer dir, model dir or tokenizer.json.")],
     out: Annotated[Path, typer.Option(help="Output packed dir.")],
-    seq_len: Annotated[int, typer.Option(help="Tokens per training sequence.")] = 2048,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of documents held out for validation.")] = 0.02,
-    include_prompt: Annotated[bool, typer.Option(help="Train on prompts of prompt/completion records too.")] = False,
+    seq_len: Annotated[int, typer.Option(help="Tokens per training sequence.", default_factory=_default(PACK, "seq_len"))],
+    val_fraction: Annotated[float, typer.Option(help="Fraction of documents held out for validation.",
+                                                default_factory=_default(PACK, "val_fraction"))],
+    include_prompt: Annotated[bool, typer.Option(help="Train on prompts of prompt/completion records too.",
+                                                 default_factory=_default(PACK, "include_prompt"))],
     workers: Annotated[int, typer.Option(help="Tokenizer processes.")] = 2,
 ) -> None:
     """Tokenize dataset dirs into packed memmap shards of fixed-length sequences."""

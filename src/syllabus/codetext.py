@@ -13,6 +13,7 @@ One definition of each, shared by dedup, decontam, embed, curation and synth's d
 - AST shapes: `code_units` gives each function with the set of hashes of its subtrees, identifiers,
   literals, docstrings, annotations and load/store context abstracted away.
 - prose: `code_prose`, the docstrings and comments of a snippet.
+- completions: `truncate_at_stop` cuts generated code at the first stop string.
 """
 
 from __future__ import annotations
@@ -185,6 +186,15 @@ def _shape_hash(node: ast.AST, open_functions: list[set[int]], done: list[tuple[
     if is_function:
         done.append((node, open_functions.pop()))
     return h
+
+
+# ── completions ─────────────────────────────────────────────────────────────────────────────
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Text before the earliest stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
 
 
 # ── prose ───────────────────────────────────────────────────────────────────────────────────

@@ -17,13 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from syllabus.console import console
-from syllabus.model.generate import generate_ids, load_model_dir, truncate_at_stop
+from syllabus.codetext import truncate_at_stop
+from syllabus.device import default_device
+from syllabus.model.generate import generate_ids, load_model_dir
 
 
 def chat_prompt(messages: list[dict]) -> str:
@@ -237,7 +238,7 @@ def serve(model_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, name
     """Load a model dir (bad input fails here, before the port opens) and serve it until interrupted."""
     import uvicorn
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     model, tokenizer = load_model_dir(model_dir, device=device)
     name = name or Path(model_dir).resolve().name
     app = create_app(model, tokenizer, name, max_batch=max_batch)

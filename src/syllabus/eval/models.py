@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Protocol
 
+from syllabus.codetext import truncate_at_stop
+from syllabus.device import default_device
 from syllabus.errors import BadInput
 
 # Codex / phi-1 stop sequences: the function body ends where top-level code starts again.
@@ -16,9 +18,9 @@ STOP = ["\ndef", "\nclass", "\nif", "\nprint", "\n#"]
 API_STOP = STOP[:4]  # OpenAI's API takes at most four; the fifth is cut client-side
 
 
-def truncate_at_stop(text: str, stop: list[str] = STOP) -> str:
-    cut = min((i for i in (text.find(s) for s in stop) if i != -1), default=len(text))
-    return text[:cut]
+def cut_at_stop(text: str) -> str:
+    """A completion up to the first Codex stop sequence."""
+    return truncate_at_stop(text, STOP)[0]
 
 
 class CompletionModel(Protocol):
@@ -57,7 +59,7 @@ class EndpointModel:
         failed = [r.error for r in replies if not r.ok]
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(replies)} requests failed, e.g. {failed[0]}")
-        return [truncate_at_stop(r.text) for r in replies]
+        return [cut_at_stop(r.text) for r in replies]
 
 
 class HFModel:
@@ -71,7 +73,7 @@ class HFModel:
 
         self.name = str(path)
         self.torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = default_device(device)
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
@@ -99,7 +101,7 @@ class HFModel:
                                           tokenizer=self.tokenizer, pad_token_id=self.tokenizer.pad_token_id,
                                           **sampling)
             new = ids[:, inputs["input_ids"].shape[1]:]
-            out += [truncate_at_stop(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+            out += [cut_at_stop(t) for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return out
 
     def nll(self, context, continuation):
@@ -121,15 +123,12 @@ class SyllabusModel:
     def __init__(self, path: str | Path, device: str | None = None, batch_size: int = 8):
         import torch
 
-        from syllabus.model import Phi
-        from syllabus.tokenizer import load_tokenizer
+        from syllabus.model.generate import load_model_dir
 
         self.name = str(path)
         self.torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = Phi.from_pretrained(path, device=self.device).eval()
-        self.tokenizer = load_tokenizer(path)
-        self.tokenizer.check_fits(self.model.config.vocab_size, model=path)
+        self.device = default_device(device)
+        self.model, self.tokenizer = load_model_dir(path, device=self.device)
         self.batch_size = batch_size
 
     def complete(self, prompts, samples, *, temperature, top_p, max_new_tokens, seed):
@@ -145,7 +144,7 @@ class SyllabusModel:
             texts = generate(self.model, self.tokenizer, prompts[start:start + self.batch_size],
                              max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, stop=STOP,
                              batch_size=self.batch_size, seed=seed + samples[start])
-            out += [truncate_at_stop(t) for t in texts]
+            out += [cut_at_stop(t) for t in texts]
         return out
 
     def nll(self, context, continuation):

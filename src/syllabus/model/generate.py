@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from syllabus.codetext import truncate_at_stop
 from syllabus.errors import BadInput
 from syllabus.model.phi import KVCache, Phi
 
@@ -89,12 +90,6 @@ def generate_ids(
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
         logits = model(next_ids[:, None], attention_mask=mask, cache=cache)[:, -1]
     return new_ids
-
-
-def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
-    """Text before the earliest stop string, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
 
 
 def generate(

@@ -20,6 +20,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
+from syllabus.device import default_device
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -44,7 +46,7 @@ def init_distributed() -> DistEnv:
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if default_device() == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
