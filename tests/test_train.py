@@ -169,6 +169,26 @@ def test_training_lowers_loss_and_exports_a_model_dir(corpus, tmp_path):
         assert (tmp_path / "run" / name).exists()
     with pytest.raises(BadInput, match="--resume"):
         train(_tiny(), corpus / "packed", tmp_path / "run")
+    # the same numbers in TensorBoard's event files (MFU only on GPUs)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"train/loss", "val/loss", "train/lr", "train/grad_norm",
+                                             "perf/tokens_per_s"}
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(losses, rel=1e-6)
+    assert [e.step for e in events.Scalars("val/loss")] == [4, 8, 12]
+
+
+def test_report_to_wandb_without_wandb_is_one_line(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real_find_spec(name, *a))
+    with pytest.raises(BadInput, match=r"report_to: Value error, wandb is not installed: `pip install wandb`"):
+        config_from_dict({"preset": "tiny-pretrain", "report_to": ["tensorboard", "wandb"]})
+    with pytest.raises(BadInput, match=r"report_to\[0\]: Input should be 'tensorboard' or 'wandb'"):
+        config_from_dict({"preset": "tiny-pretrain", "report_to": ["mlflow"]})
 
 
 def test_run_killed_by_sigterm_resumes_to_a_bitwise_identical_loss_curve(corpus, tmp_path):

@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from syllabus.config import Params, load_yaml, validate
 from syllabus.errors import BadInput
+from syllabus.train.logs import missing_reporter
 
 
 class TrainConfig(Params):
@@ -43,6 +44,8 @@ class TrainConfig(Params):
     eval_batches: int = Field(4, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
+    # where metrics go besides metrics.jsonl; TensorBoard event files are always written (syllabus.train.logs)
+    report_to: list[Literal["tensorboard", "wandb"]] = ["tensorboard"]
 
     @model_validator(mode="after")
     def _batch_divides(self) -> TrainConfig:
@@ -52,6 +55,14 @@ class TrainConfig(Params):
         if self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps {self.warmup_steps} > max_steps {self.max_steps}")
         return self
+
+    @field_validator("report_to")
+    @classmethod
+    def _reporters_installed(cls, report_to: list[str]) -> list[str]:
+        problem = missing_reporter(report_to)
+        if problem:
+            raise ValueError(problem)
+        return report_to
 
 
 # The paper trains in fp16 on A100s; bf16 needs no loss scaling and is what current GPUs prefer.

@@ -14,7 +14,6 @@ what eval, serve and a finetune's `init` load.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 import signal
@@ -30,12 +29,14 @@ from pydantic import Field
 
 from syllabus.config import Params, StageContext
 from syllabus.console import console, progress_bar
-from syllabus.data.files import atomic_write_json, atomic_write_text, read_json, sha256_file
+from syllabus.data.files import atomic_write_json, read_json, sha256_file
 from syllabus.errors import BadInput
 from syllabus.train.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from syllabus.train.config import TrainConfig, config_from_dict
 from syllabus.train.data import PackedData
+from syllabus.train.flops import flops_per_token, peak_flops
 from syllabus.train.launch import TrainJob, launch_training
+from syllabus.train.logs import TrainingLog
 from syllabus.train.dist import (
     DistEnv,
     all_gather_objects,
@@ -177,24 +178,17 @@ class Trainer:
             self.model = torch.compile(self.model)
         self.autocast = (torch.autocast(env.device.type, dtype=AUTOCAST_DTYPES[config.precision])
                          if config.precision in AUTOCAST_DTYPES else nullcontext())
-        self.metrics_path = out / "metrics.jsonl"
+        n_params = sum(p.numel() for p in model.parameters())
+        self.flops_per_token = flops_per_token(n_params, self.model_config.n_layer, self.model_config.n_embd,
+                                               data.seq_len)
+        # MFU is logged on GPUs only: the bf16 peak of every GPU in the run
+        peak = peak_flops(torch.cuda.get_device_name(env.device)) if env.device.type == "cuda" else None
+        self.peak_flops = peak and peak * env.world_size
+        self.log = TrainingLog(out, config.report_to, enabled=env.is_main, resume_step=self.step,
+                               run_config=config.model_dump(mode="json"))
         if env.is_main:
-            self._truncate_metrics()
             atomic_write_json(out / "train_config.json", {"data": str(data.path), "init": init and str(init),
                                                           "config": config.model_dump(mode="json")})
-
-    def _truncate_metrics(self) -> None:
-        """Drop metric lines past the checkpoint we resume from, so the log is one clean curve."""
-        if not self.metrics_path.exists():
-            return
-        lines = [line for line in self.metrics_path.read_text().splitlines()
-                 if line.strip() and json.loads(line)["step"] <= self.step]
-        atomic_write_text(self.metrics_path, "".join(line + "\n" for line in lines))
-
-    def _log(self, record: dict) -> None:
-        if self.env.is_main:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
 
     def train_step(self) -> tuple[float, float, float]:
         """One optimizer step over this rank's share of the global batch; returns (loss, grad norm, lr)."""
@@ -287,16 +281,19 @@ class Trainer:
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
                     elapsed = time.time() - interval_start
                     tokens_per_s = interval_steps * tokens_per_step / max(elapsed, 1e-9)
-                    self._log({"step": self.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
-                               "tokens": self.step * tokens_per_step, "tokens_per_s": round(tokens_per_s, 1),
-                               "time": round(time.time() - started, 3)})
+                    record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+                              "tokens": self.step * tokens_per_step, "tokens_per_s": round(tokens_per_s, 1),
+                              "time": round(time.time() - started, 3)}
+                    if self.peak_flops:
+                        record["mfu"] = round(tokens_per_s * self.flops_per_token / self.peak_flops, 4)
+                    self.log.write(record)
                     interval_start, interval_steps = time.time(), 0
                     if bar:
                         bar.update(task, completed=self.step,
                                    status=f"loss {loss:.4f} | {tokens_per_s:,.0f} tok/s | lr {lr:.2e}")
                 if self.step % config.eval_every == 0 or self.step == config.max_steps:
                     val_loss = self.validation_loss()
-                    self._log({"step": self.step, "val_loss": val_loss})
+                    self.log.write({"step": self.step, "val_loss": val_loss})
                 stopping = all_reduce_sum(torch.tensor(float(stop.set))).item() > 0
                 if stopping or self.step % config.checkpoint_every == 0 or self.step == config.max_steps:
                     self.save()
@@ -319,7 +316,10 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: boo
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(config, PackedData(data), out, env, resume=resume, init=init and Path(init))
-        summary = trainer.run()
+        try:
+            summary = trainer.run()
+        finally:
+            trainer.log.close()
         trainer.export(hf_out and Path(hf_out))
         return summary
     finally:
