@@ -1,4 +1,9 @@
-"""Exact weight mapping between syllabus's Phi and transformers' PhiForCausalLM (microsoft/phi-1 layout)."""
+"""Exact weight mapping between syllabus's Phi and transformers' PhiForCausalLM (microsoft/phi-1 layout).
+
+Pure functions over a config and a state dict (as litgpt's convert_hf_checkpoint is): the config
+each way, the state dict each way (names renamed, q/k/v split or fused), and reading an HF dir.
+`Phi.from_hf` and `Phi.to_hf` build the modules from these; this module never imports the model.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import torch
 
 from syllabus.errors import BadInput
 from syllabus.model.config import PhiConfig
-from syllabus.model.phi import Phi
 
 # ours -> transformers (the first pattern that matches; lm_head keeps its name)
 _RENAMES = [
@@ -100,33 +104,41 @@ def config_from_hf(hf, name: str = "hf") -> PhiConfig:
     )
 
 
-def from_hf(dir_or_model) -> Phi:
-    """Our Phi with the weights of a PhiForCausalLM (a module, or a dir saved by save_pretrained)."""
-    from transformers import PhiForCausalLM
+def read_hf_dir(path: Path) -> tuple[PhiConfig, dict[str, torch.Tensor]]:
+    """Our config and the transformers state dict of a PhiForCausalLM dir saved by save_pretrained."""
     from transformers import PhiConfig as HFPhiConfig
 
-    if isinstance(dir_or_model, (str, Path)):
-        path = Path(dir_or_model)
-        if not (path / "config.json").is_file():
-            raise BadInput("not a Hugging Face model dir (no config.json)", file=path)
-        try:
-            hf_cfg = HFPhiConfig.from_pretrained(path)
-        except (ValueError, TypeError, OSError) as e:
-            raise BadInput(f"unreadable Hugging Face config ({e})", file=path / "config.json") from None
-        config = config_from_hf(hf_cfg, name=path.name)
-        state = _read_hf_weights(path)
-    elif isinstance(dir_or_model, PhiForCausalLM):
-        config = config_from_hf(dir_or_model.config)
-        state = dir_or_model.state_dict()
-    else:
-        raise BadInput(f"{type(dir_or_model).__name__} is not a PhiForCausalLM")
+    if not (path / "config.json").is_file():
+        raise BadInput("not a Hugging Face model dir (no config.json)", file=path)
+    try:
+        hf_cfg = HFPhiConfig.from_pretrained(path)
+    except (ValueError, TypeError, OSError) as e:
+        raise BadInput(f"unreadable Hugging Face config ({e})", file=path / "config.json") from None
+    return config_from_hf(hf_cfg, name=path.name), _read_hf_weights(path)
+
+
+def state_dict_from_hf(state: dict[str, torch.Tensor], config: PhiConfig) -> dict[str, torch.Tensor]:
+    """Our state dict (copied) for a transformers one: names mapped back, q/k/v fused into qkv."""
     ours = {_rename(k, _RENAMES_BACK): v.detach().clone() for k, v in state.items()}
     for i in range(config.n_layer):
         for kind in ("weight", "bias"):
             parts = [ours.pop(f"layers.{i}.attn.{p}_proj.{kind}", None) for p in "qkv"]
             if all(p is not None for p in parts):
                 ours[f"layers.{i}.attn.qkv.{kind}"] = torch.cat(parts)
-    return Phi.from_state_dict(config, ours, file=dir_or_model if isinstance(dir_or_model, (str, Path)) else None)
+    return ours
+
+
+def state_dict_to_hf(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The transformers state dict (copied) for ours: names mapped, qkv split into q/k/v projections."""
+    out = {}
+    for k, v in state.items():
+        name = _rename(k, _RENAMES)
+        if ".self_attn.qkv." in name:  # transformers keeps separate q/k/v projections
+            for part, chunk in zip("qkv", v.detach().chunk(3)):
+                out[name.replace(".qkv.", f".{part}_proj.")] = chunk.clone()
+        else:
+            out[name] = v.detach().clone()
+    return out
 
 
 def _read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -139,27 +151,3 @@ def _read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
     for f in files:
         state.update(load_file(str(f)))
     return state
-
-
-def to_hf(model: Phi, path: str | Path | None = None, eot_id: int | None = None):
-    """A transformers PhiForCausalLM carrying a copy of `model`'s weights; saved to `path` when given.
-
-    eot_id (the tokenizer's <|endoftext|>) becomes the exported model's bos and eos token.
-    """
-    from transformers import PhiForCausalLM
-
-    hf = PhiForCausalLM(hf_config(model.config, eot_id))
-    state = {}
-    for k, v in model.state_dict().items():
-        name = _rename(k, _RENAMES)
-        if ".self_attn.qkv." in name:  # transformers keeps separate q/k/v projections
-            for part, chunk in zip("qkv", v.detach().chunk(3)):
-                state[name.replace(".qkv.", f".{part}_proj.")] = chunk.clone()
-        else:
-            state[name] = v.detach().clone()
-    hf.load_state_dict(state, strict=True)
-    hf.to(next(model.parameters()).dtype)
-    hf.eval()
-    if path is not None:
-        hf.save_pretrained(path)
-    return hf

@@ -260,12 +260,33 @@ class Phi(nn.Module):
 
     @classmethod
     def from_hf(cls, dir_or_model) -> Phi:
-        from syllabus.model.hf import from_hf
+        """Our Phi with the weights of a PhiForCausalLM (a module, or a dir saved by save_pretrained)."""
+        from transformers import PhiForCausalLM
 
-        return from_hf(dir_or_model)
+        from syllabus.model import hf
+
+        if isinstance(dir_or_model, (str, Path)):
+            config, state = hf.read_hf_dir(Path(dir_or_model))
+        elif isinstance(dir_or_model, PhiForCausalLM):
+            config, state = hf.config_from_hf(dir_or_model.config), dir_or_model.state_dict()
+        else:
+            raise BadInput(f"{type(dir_or_model).__name__} is not a PhiForCausalLM")
+        return cls.from_state_dict(config, hf.state_dict_from_hf(state, config),
+                                   file=dir_or_model if isinstance(dir_or_model, (str, Path)) else None)
 
     def to_hf(self, path: str | Path | None = None, eot_id: int | None = None):
-        """A transformers PhiForCausalLM with these weights, saved to `path` when given."""
-        from syllabus.model.hf import to_hf
+        """A transformers PhiForCausalLM carrying a copy of these weights; saved to `path` when given.
 
-        return to_hf(self, path, eot_id)
+        eot_id (the tokenizer's <|endoftext|>) becomes the exported model's bos and eos token.
+        """
+        from transformers import PhiForCausalLM
+
+        from syllabus.model import hf
+
+        exported = PhiForCausalLM(hf.hf_config(self.config, eot_id))
+        exported.load_state_dict(hf.state_dict_to_hf(self.state_dict()), strict=True)
+        exported.to(next(self.parameters()).dtype)
+        exported.eval()
+        if path is not None:
+            exported.save_pretrained(path)
+        return exported
