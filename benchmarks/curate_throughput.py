@@ -26,7 +26,7 @@ from syllabus.curate.classifier import Label, load_labels, train_classifier
 from syllabus.curate.filter import filter_dataset
 from syllabus.curate.judge import HeuristicJudge, annotate
 from syllabus.data.dataset import Dataset
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 
 GOLD = Path("/work/shared/data/edu_labels/train.jsonl")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH
 
 from syllabus.data import Dataset, DatasetWriter
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 from syllabus.decontam import DecontamParams, decontaminate
 from syllabus.codetext import CODE_TOKEN, normalize_code
 from syllabus.dedup import DedupParams, dedup, minhash_signatures

@@ -17,7 +17,7 @@ import textwrap
 
 OURS = """
 import json, resource, sys, time
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 t = time.perf_counter()
 ds = ingest(IngestParams(sources=["stdlib"]), sys.argv[1])
 s = time.perf_counter() - t

@@ -28,7 +28,7 @@ from pathlib import Path
 from syllabus.curate.classifier import Label, train_classifier
 from syllabus.curate.filter import filter_dataset
 from syllabus.data.dataset import Dataset, DatasetWriter
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 from syllabus.dedup import dedup
 
 WARM_UP_SHARDS = 4

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from syllabus.data.dataset import Dataset
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 from syllabus.model import Phi, PhiConfig
 from syllabus.tokenizer import load_tokenizer, train_tokenizer
 from syllabus.train.config import config_from_dict

@@ -106,7 +106,7 @@ def _ingested(dataset):
 
 
 def test_ingest_output_is_the_same_on_any_executor_and_worker_count(tmp_path, cli, ray_cluster):
-    from syllabus.data.ingest import IngestParams, ingest
+    from syllabus.ingest import IngestParams, ingest
 
     sources = _forest(tmp_path / "src")
     for max_files in (None, 13):  # 13 ends inside the fourth unit (the JSONL file)
@@ -125,7 +125,7 @@ def test_ingest_output_is_the_same_on_any_executor_and_worker_count(tmp_path, cl
 
 
 def test_a_killed_ingest_resumes_from_its_finished_units(tmp_path, monkeypatch):
-    from syllabus.data import ingest as ingest_module
+    from syllabus import ingest as ingest_module
 
     sources = _forest(tmp_path / "src")
     params = ingest_module.IngestParams(sources=sources, records_per_shard=4)

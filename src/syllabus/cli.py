@@ -124,7 +124,7 @@ def demo(out: Annotated[Path, typer.Option(help="Run dir.")] = Path("runs/demo")
     typer.echo(str(report if report.exists() else run_dir))
 
 
-INGEST = "syllabus.data.ingest:IngestParams"
+INGEST = "syllabus.ingest:IngestParams"
 ANNOTATE, TRAIN, FILTER = "syllabus.curate.judge:AnnotateParams", "syllabus.curate.classifier:TrainParams", \
     "syllabus.curate.filter:FilterParams"
 TEXTBOOK, EXERCISES = "syllabus.synth.textbook:TextbookParams", "syllabus.synth.exercises:ExercisesParams"
@@ -148,7 +148,7 @@ def data_ingest(
     address: AddressOpt = None,
 ) -> None:
     """Build the raw code corpus, keeping path/repo/license as provenance."""
-    from syllabus.data.ingest import IngestParams, ingest
+    from syllabus.ingest import IngestParams, ingest
 
     params = IngestParams(sources=sources, max_bytes=max_bytes, max_files=max_files, records_per_shard=records_per_shard)
     dataset = ingest(params, out, workers=workers, executor=executor, address=address)

@@ -31,7 +31,7 @@ from syllabus.estimate import describe, stage_estimate
 
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
-    "data.ingest": "syllabus.data.ingest:ingest_stage",
+    "data.ingest": "syllabus.ingest:ingest_stage",
     "tokenizer.train": "syllabus.tokenizer:tokenizer_stage",
     "report": "syllabus.report:report_stage",
     "dedup": "syllabus.dedup:dedup_stage",

@@ -1,4 +1,4 @@
-"""Dataset dirs (shards + manifest) and the raw corpus ingest."""
+"""Dataset dirs (shards + manifest), their files and statistics."""
 
 from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, record_id, write_dataset
 
