@@ -64,3 +64,60 @@ def test_reading_streams_without_loading_everything(tmp_path):
     it = ds.records()
     assert next(it)["id"] == "0"  # lazily: the first record comes before the rest are decoded
     assert sum(1 for _ in it) == 49_999
+
+
+def test_load_dataset_reads_the_same_records_from_jsonl_zst_and_parquet_dirs(tmp_path):
+    """A dataset dir is a Hugging Face dataset repo: its card names the shards, sidecars stay hidden."""
+    datasets = pytest.importorskip("datasets")
+    datasets.disable_progress_bars()
+    records = [{**r, "edu_score": r["n"] / 45, "tags": ["a"] * (r["n"] % 3)} for r in _records(45)]
+    loaded = {}
+    for fmt in ("jsonl.zst", "parquet"):
+        writer = DatasetWriter(tmp_path / fmt, stage="dedup", params={"threshold": 0.8}, format=fmt,
+                               records_per_shard=20)
+        writer.write_many(records)
+        dataset = writer.close({"dedup": {"kept": 45}})
+        names = sorted(p.name for p in dataset.path.iterdir())
+        assert names == [".params.json"] + [f".shard-0000{i}.{fmt}.json" for i in range(3)] + [
+            "README.md", "manifest.json"] + [f"shard-0000{i}.{fmt}" for i in range(3)]
+        assert all(p.stat().st_mode & 0o044 == 0o044 for p in dataset.path.iterdir())  # readable by others
+        loaded[fmt] = datasets.load_dataset(str(dataset.path), split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded["jsonl.zst"].to_list() == loaded["parquet"].to_list() == records
+
+
+def test_dataset_card_says_what_made_the_dataset(tmp_path):
+    import yaml
+
+    parent = write_dataset(tmp_path / "raw", _records(5), stage="data.ingest")
+    writer = DatasetWriter(tmp_path / "kept", stage="curate.filter", params={"threshold": 0.5}, parents=[parent],
+                           format="parquet")
+    writer.write_shard("shard-00000.parquet", _records(3), stats={"total": 5, "forwarded": 3, "dropped_low_score": 2})
+    writer.close({"curate": {"embedder": "subtokens+features", "judge": "offline:judge"}})
+    card = (tmp_path / "kept" / "README.md").read_text()
+    _, header, body = card.split("---\n", 2)
+    meta = yaml.safe_load(header)
+    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "shard-*.parquet"}]}]
+    assert meta["license"] == "unknown" and meta["size_categories"] == ["n<1K"]
+    assert "`curate.filter`" in body and '"threshold": 0.5' in body and str(tmp_path / "raw") in body
+    assert "| dropped_low_score | 2 |" in body and '"judge": "offline:judge"' in body
+
+
+def test_every_writing_stage_takes_format_and_the_cli_converts(tmp_path, cli):
+    from syllabus.recipe import stage_function
+
+    writing = ("data.ingest", "curate.filter", "dedup", "decontam", "synth.textbook", "synth.exercises")
+    for kind in writing:
+        assert "format" in stage_function(kind)[1].model_fields, kind
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, body in enumerate(["x * 2", "[y for y in x if y]", "sorted(x, reverse=True)", "len(set(x))"]):
+        (src / f"m{i}.py").write_text(f"def f{i}(x):\n    return {body}\n")
+    (src / "z_copy.py").write_text("def f1(x):\n    return [y for y in x if y]\n")
+    assert cli("data", "ingest", str(src), "--out", str(tmp_path / "raw"), "--format", "parquet").returncode == 0
+    assert cli("dedup", "--data", str(tmp_path / "raw"), "--out", str(tmp_path / "dedup"), "--format", "jsonl.zst",
+               "--workers", "1").returncode == 0
+    raw, deduped = Dataset(tmp_path / "raw"), Dataset(tmp_path / "dedup")
+    assert (raw.format, deduped.format) == ("parquet", "jsonl.zst")
+    assert [r["text"] for r in deduped] == [r["text"] for r in raw if r["path"] != "z_copy.py"]
+    bad = cli("data", "ingest", str(src), "--out", str(tmp_path / "x"), "--format", "csv")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "format" in bad.stderr

@@ -90,6 +90,8 @@ def _executor(value: str) -> str:
 
 
 ExecutorOpt = Annotated[str, typer.Option(help="local (process pool) or ray.", callback=_executor)]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="Output shards: jsonl.zst or parquet (default: the input's format, else jsonl.zst).")]
 AddressOpt = Annotated[Optional[str], typer.Option(
     help="Ray cluster to join ('auto' or HOST:PORT); without it --executor ray starts a local one.")]
 
@@ -143,14 +145,17 @@ def data_ingest(
     records_per_shard: Annotated[int, typer.Option(help="Files read into one output shard.",
                                                    default_factory=_default(INGEST, "records_per_shard"))],
     max_files: Annotated[Optional[int], typer.Option(help="Stop after this many files.")] = None,
+    format: FormatOpt = None,
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
 ) -> None:
     """Build the raw code corpus, keeping path/repo/license as provenance."""
+    from syllabus.config import validate
     from syllabus.ingest import IngestParams, ingest
 
-    params = IngestParams(sources=sources, max_bytes=max_bytes, max_files=max_files, records_per_shard=records_per_shard)
+    params = validate(IngestParams, {"sources": sources, "max_bytes": max_bytes, "max_files": max_files,
+                                     "records_per_shard": records_per_shard, "format": format}, file=None)
     dataset = ingest(params, out, workers=workers, executor=executor, address=address)
     _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["ingest"]})
 
@@ -236,13 +241,14 @@ def curate_filter(
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache dir.")] = None,
+    format: FormatOpt = None,
 ) -> None:
     """Score every record with the classifier and keep the educational ones."""
     from syllabus.curate.filter import filter_dataset
 
     dataset = filter_dataset(data, classifier, out, threshold=threshold, keep_fraction=keep_fraction,
                              workers=workers, executor=executor, address=address, batch_size=batch_size,
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, format=format)
     _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["curate"]})
 
 
@@ -295,6 +301,7 @@ def synth_textbook(
     seed: SeedOpt = None,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
+    format: FormatOpt = None,
 ) -> None:
     """Write textbook sections with a teacher LLM over a topic x audience x style grid."""
     from syllabus.config import validate
@@ -303,7 +310,7 @@ def synth_textbook(
     params = validate(TextbookParams, _teacher_params(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, topics=topics,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir,
-        prices=prices), file=None)
+        prices=prices, format=format), file=None)
     _synth_result(synth_textbook(params, out), "synth.textbook")
 
 
@@ -328,6 +335,7 @@ def synth_exercises(
         help="Batches verified at once, each with its own --workers sandbox processes (with --address: the cluster's CPUs).")] = 1,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
+    format: FormatOpt = None,
 ) -> None:
     """Write CodeExercises with a teacher LLM; keep those whose solutions pass in the sandbox."""
     from syllabus.config import validate
@@ -336,7 +344,7 @@ def synth_exercises(
     params = validate(ExercisesParams, _teacher_params(
         teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, names=names,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, workers=workers,
-        timeout=timeout, cache_dir=cache_dir, prices=prices), file=None)
+        timeout=timeout, cache_dir=cache_dir, prices=prices, format=format), file=None)
     _synth_result(synth_exercises(params, out, workers=parallel_batches, executor=executor, address=address),
                   "synth.exercises")
 
@@ -352,6 +360,7 @@ def dedup_cmd(
                                              default_factory=_default(DEDUP, "threshold"))],
     shingle: Annotated[int, typer.Option(help="Tokens per shingle.", default_factory=_default(DEDUP, "shingle"))],
     num_perm: Annotated[int, typer.Option(help="MinHash permutations.", default_factory=_default(DEDUP, "num_perm"))],
+    format: FormatOpt = None,
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
@@ -360,7 +369,8 @@ def dedup_cmd(
     from syllabus.config import validate
     from syllabus.dedup import DedupParams, dedup
 
-    params = validate(DedupParams, {"threshold": threshold, "shingle": shingle, "num_perm": num_perm}, file=None)
+    params = validate(DedupParams, {"threshold": threshold, "shingle": shingle, "num_perm": num_perm,
+                                    "format": format}, file=None)
     dataset = dedup(data, out, params, workers=workers, executor=executor, address=address)
     summary = dataset.manifest["summary"]["dedup"]
     _print_json({"out": str(dataset.path), **{k: v for k, v in summary.items() if k != "example_clusters"}})
@@ -383,6 +393,7 @@ def decontam_cmd(
                                                 default_factory=_default(DECONTAM, "embed_cutoff"))],
     prune: Annotated[Optional[Path], typer.Option(help="Write the dataset without flagged records here.")] = None,
     split: Annotated[Optional[Path], typer.Option(help="Write each benchmark's similar / non-similar task lists here.")] = None,
+    format: FormatOpt = None,
     workers: WorkersOpt = 2,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
@@ -392,7 +403,8 @@ def decontam_cmd(
     from syllabus.decontam import DecontamParams, decontaminate
 
     params = validate(DecontamParams, {"benchmarks": benchmark, "ngram": ngram, "tau": tau, "embedder": embedder,
-                                       "embed_metric": embed_metric, "embed_cutoff": embed_cutoff}, file=None)
+                                       "embed_metric": embed_metric, "embed_cutoff": embed_cutoff, "format": format},
+                      file=None)
     report = decontaminate(data, params=params, report_dir=out, prune_out=prune, split_out=split, workers=workers,
                            executor=executor, address=address)
     _print_json({"report": str(out / "report.json"), "records": report["records"],

@@ -45,7 +45,7 @@ from pydantic import Field
 from syllabus.codetext import CodeUnit, code_units, code_words, strip_comments, window_hashes
 from syllabus.config import Params, StageContext
 from syllabus.console import console
-from syllabus.data.dataset import Dataset
+from syllabus.data.dataset import Dataset, OutputFormat
 from syllabus.data.files import atomic_write_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards, run_step
@@ -67,6 +67,7 @@ class DecontamParams(Params):
     tau: float = Field(0.8, gt=0, le=1, description="AST similarity that flags a record")
     ast_min_nodes: int = Field(8, ge=1, description="smaller functions (distinct subtrees) are not AST-compared")
     prune: bool = True
+    format: OutputFormat = None
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,7 @@ def decontaminate(
             atomic_write_json(Path(split_out) / f"{name}.json", {"benchmark": name, "tau": params.tau, **split})
     if prune_out is not None:
         pruned = run_step(DropIds(flagged_ids), src, prune_out, params=params.model_dump(), workers=workers,
-                          executor=executor, address=address)
+                          executor=executor, address=address, format=params.format)
         report["pruned"] = {"path": str(pruned.path), "records": len(pruned)}
     if report_dir is not None:
         atomic_write_json(Path(report_dir) / "report.json", report)

@@ -49,7 +49,7 @@ from pydantic import Field
 from syllabus.codetext import CODE_TOKEN, MIX, band_hashes, code_tokens, normalize_code, shingle_signatures
 from syllabus.config import Params, StageContext
 from syllabus.console import console
-from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
+from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, ShardInfo, shard_name_as, write_shard
 from syllabus.data.files import atomic_path, atomic_write_json, read_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
@@ -66,6 +66,7 @@ class DedupParams(Params):
     seed: int = 1
     partitions: int | None = Field(None, ge=1, description="shuffle partitions of the LSH keys "
                                    "(default: one per 4M band rows); the output does not depend on it")
+    format: OutputFormat = None
 
 
 def exact_key(text: str) -> str:
@@ -276,7 +277,7 @@ class KeepTask:
     src: Path
     shard: str
     out: Path
-    format: str
+    format: str  # of the output shard
     drop: dict[int, str]  # position in shard -> reason
 
 
@@ -291,7 +292,7 @@ def write_kept(task: KeepTask) -> ShardInfo:
         else:
             kept.append(record)
     stats["forwarded"] = len(kept)
-    return write_shard(task.out, task.shard, kept, task.format, stats)
+    return write_shard(task.out, shard_name_as(task.shard, task.format), kept, task.format, stats)
 
 
 def _cache_dir(out: Path, key: dict) -> Path:
@@ -317,7 +318,8 @@ def dedup(
     src = Dataset(data)
     if len(src) == 0:
         raise BadInput("dataset is empty: nothing to deduplicate", file=src.path)
-    writer = DatasetWriter(out, stage="dedup", params=params.model_dump(), parents=[src], format=src.format)
+    writer = DatasetWriter(out, stage="dedup", params=params.model_dump(), parents=[src],
+                           format=params.format or src.format)
     n = len(src)
     bands, rows = lsh_params(params.threshold, params.num_perm)
     partitions = params.partitions or -(-n * bands // ROWS_PER_PARTITION)
@@ -339,9 +341,9 @@ def dedup(
     keep_tasks = []
     for shard, first, info in zip(shards, firsts, src.shards):
         lo, hi = np.searchsorted(clusters.dropped, [first, first + info.records])
-        if shard not in done:
+        if shard_name_as(shard, writer.format) not in done:
             drop = {int(r) - first: str(reason) for r, reason in zip(clusters.dropped[lo:hi], reasons[lo:hi])}
-            keep_tasks.append(KeepTask(src.path, shard, writer.path, src.format, drop))
+            keep_tasks.append(KeepTask(src.path, shard, writer.path, writer.format, drop))
     for _ in map_shards(keep_tasks, write_kept, description="dedup: write", **run):
         pass
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from syllabus.config import Params, StageContext
-from syllabus.data.dataset import Dataset, DatasetWriter, record_id, remove_shard, write_shard
+from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, record_id, remove_shard, write_shard
 from syllabus.data.files import iter_jsonl
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
@@ -47,6 +47,7 @@ class IngestParams(Params):
     max_files: int | None = Field(None, ge=1)
     records_per_shard: int = Field(2_000, ge=1)
     extensions: list[str] = [".py"]
+    format: OutputFormat = None
 
 
 class Candidate:
@@ -236,7 +237,7 @@ def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
             if task.limit is not None and kept >= task.limit:
                 return
 
-    info = write_shard(task.out, task.shard, records(), "jsonl.zst", stats)
+    info = write_shard(task.out, task.shard, records(), task.params.format or "jsonl.zst", stats)
     if info.records == 0:
         remove_shard(task.out, task.shard)
     return task.shard, info.records, stats
@@ -258,7 +259,8 @@ def ingest(
     that passes the limit is read again up to it, so the dataset is the first `max_files` records.
     """
     units = plan_units(params)
-    writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), records_per_shard=params.records_per_shard)
+    writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), format=params.format or "jsonl.zst",
+                           records_per_shard=params.records_per_shard)
     done = {name: (info.records, Counter(info.stats)) for name, info in writer.resumable_shards().items()}
     stats: Counter = Counter(kept=0)
     wanted = params.max_files

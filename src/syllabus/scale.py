@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from threadpoolctl import threadpool_limits
 
 from syllabus.console import progress_bar
-from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, write_shard
+from syllabus.data.dataset import Dataset, DatasetWriter, ShardInfo, shard_name_as, write_shard
 from syllabus.errors import BadInput
 
 EXECUTORS = ("local", "ray")
@@ -146,7 +146,7 @@ def run_step(
     done = writer.resumable_shards()
     tasks = []
     for shard in src.shards:
-        out_name = shard.name.removesuffix(f".{src.format}") + f".{fmt}"
+        out_name = shard_name_as(shard.name, fmt)
         if out_name not in done:
             tasks.append(ShardTask(step, src.path, shard.name, writer.path, out_name, fmt))
     for _ in map_shards(tasks, process_shard, workers=workers, executor=executor, address=address,

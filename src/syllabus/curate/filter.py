@@ -23,7 +23,7 @@ import numpy as np
 from syllabus.config import Params, StageContext
 from syllabus.curate import CLASSIFIER_FILE, stage_file
 from syllabus.curate.classifier import EduClassifier
-from syllabus.data.dataset import Dataset
+from syllabus.data.dataset import Dataset, OutputFormat
 from syllabus.errors import BadInput
 from syllabus.scale import run_step
 
@@ -86,7 +86,7 @@ def score_histogram(stats: dict[str, int]) -> dict[str, int]:
 def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *, threshold: float | None = None,
                    keep_fraction: float | None = None, workers: int = 1, executor: str = "local",
                    address: str | None = None, batch_size: int = 256, cache_dir: str | Path | None = None,
-                   ) -> Dataset:
+                   format: str | None = None) -> Dataset:
     if threshold is not None and keep_fraction is not None:
         raise BadInput("give one of --threshold or --keep-fraction, not both")
     if keep_fraction is not None and not 0 < keep_fraction <= 1:
@@ -111,7 +111,7 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
                            "embedder": model.embedder_key, "histogram": score_histogram(stats)}}
 
     return run_step(step, src, out, params=params, workers=workers, executor=executor, address=address,
-                    summary=summary)
+                    format=format, summary=summary)
 
 
 class FilterParams(Params):
@@ -119,6 +119,7 @@ class FilterParams(Params):
     threshold: float | None = None
     keep_fraction: float | None = None
     batch_size: int = 256
+    format: OutputFormat = None
 
 
 def filter_stage(params: FilterParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
@@ -127,5 +128,5 @@ def filter_stage(params: FilterParams, inputs: dict[str, Path | list[Path]], out
         raise BadInput("curate.filter needs params.classifier or an input named classifier")
     result = filter_dataset(inputs["data"], stage_file(classifier, CLASSIFIER_FILE), out, threshold=params.threshold,
                             keep_fraction=params.keep_fraction, workers=ctx.workers, executor=ctx.executor,
-                            address=ctx.address, batch_size=params.batch_size)
+                            address=ctx.address, batch_size=params.batch_size, format=params.format)
     return {"records": len(result), **result.manifest["summary"]["curate"]}

@@ -1,15 +1,17 @@
 """Dataset directories: shards of records plus a manifest that says how they were made.
 
-Layout of a dataset dir:
+Layout of a dataset dir (a ready Hugging Face dataset repo: `datasets.load_dataset(DIR)` reads it):
 
-    manifest.json              written last: its presence means the dataset is complete
-    shard-00000.jsonl.zst      (or .parquet) one shard of records, written atomically
-    shard-00000.jsonl.zst.json sidecar: records, bytes, sha256 and step stats of that shard
-    .params.json               stage and params of the run that wrote the shards
+    manifest.json               written last: its presence means the dataset is complete
+    README.md                   dataset card: its YAML names the shards as the data files (data/card.py)
+    shard-00000.jsonl.zst       (or .parquet) one shard of records, written atomically
+    .shard-00000.jsonl.zst.json sidecar: records, bytes, sha256 and step stats of that shard
+    .params.json                stage and params of the run that wrote the shards
 
 A stage that is killed leaves finished shards and their sidecars behind but no manifest, so a
 re-run can skip the finished shards (`DatasetWriter.done_shards`) and nothing half-written is ever
-read as complete. Every record is a dict with at least `id` and `text`.
+read as complete. Every record is a dict with at least `id` and `text`. Sidecars are hidden files,
+which `load_dataset` never reads as data.
 """
 
 from __future__ import annotations
@@ -22,19 +24,25 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
+from pydantic import Field
 
-from syllabus.data.files import atomic_path, atomic_write_json, read_json, sha256_file
+from syllabus.data.card import render_card
+from syllabus.data.files import atomic_path, atomic_write_json, atomic_write_text, read_json, sha256_file
 from syllabus.errors import BadInput
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+CARD = "README.md"
 RUN_PARAMS = ".params.json"  # the params of the run that wrote the shards, written before them
 FORMATS = {"jsonl.zst", "parquet"}
+# the `format` param of every stage that writes a dataset dir (None: its input's format, or jsonl.zst)
+OutputFormat = Annotated[Literal["jsonl.zst", "parquet"] | None,
+                         Field(description="shard format of the output: jsonl.zst or parquet")]
 _READ_BATCH = 1024
 
 
@@ -50,6 +58,7 @@ class ShardInfo:
     bytes: int
     sha256: str
     stats: dict[str, int] = field(default_factory=dict)
+    licenses: dict[str, int] = field(default_factory=dict)  # records per declared license, where a stage knows it
 
 
 class _HashingFile(io.RawIOBase):
@@ -88,19 +97,31 @@ def _write_shard_file(path: Path, records: Iterable[dict], fmt: str) -> tuple[in
     return n, out.size, out.sha256.hexdigest()
 
 
+def shard_name_as(name: str, format: str) -> str:
+    """The name of shard `name` (shard-00003.jsonl.zst) written in another format (shard-00003.parquet)."""
+    return f"{name.split('.', 1)[0]}.{format}"
+
+
+def sidecar_path(dataset_dir: Path, name: str) -> Path:
+    return Path(dataset_dir) / f".{name}.json"
+
+
 def write_shard(
-    dataset_dir: Path, name: str, records: Iterable[dict], format: str, stats: dict[str, int] | None = None
+    dataset_dir: Path, name: str, records: Iterable[dict], format: str, stats: dict[str, int] | None = None,
+    licenses: dict[str, int] | None = None,
 ) -> ShardInfo:
-    """Write one finished shard and its sidecar; safe to call from worker processes."""
+    """Write one finished shard and its sidecar; safe to call from worker processes. `stats` and
+    `licenses` may be counters that `records` fills as it is consumed."""
     n, size, sha = _write_shard_file(Path(dataset_dir) / name, records, format)
-    info = ShardInfo(name=name, records=n, bytes=size, sha256=sha, stats=dict(stats or {}))
-    atomic_write_json(Path(dataset_dir) / f"{name}.json", asdict(info))
+    info = ShardInfo(name=name, records=n, bytes=size, sha256=sha, stats=dict(stats or {}),
+                     licenses=dict(licenses or {}))
+    atomic_write_json(sidecar_path(dataset_dir, name), asdict(info))
     return info
 
 
 def remove_shard(dataset_dir: Path, name: str) -> None:
     (dataset_dir / name).unlink(missing_ok=True)
-    (dataset_dir / f"{name}.json").unlink(missing_ok=True)
+    sidecar_path(dataset_dir, name).unlink(missing_ok=True)
 
 
 def _read_shard_file(path: Path, fmt: str) -> Iterator[dict]:
@@ -225,8 +246,11 @@ class DatasetWriter:
         self.params = json.loads(json.dumps(params or {}, default=str))  # as the manifest will hold them
         self.previous_params = self._previous_params()
         (self.path / MANIFEST).unlink(missing_ok=True)
+        (self.path / CARD).unlink(missing_ok=True)
         atomic_write_json(self.path / RUN_PARAMS, {"stage": stage, "params": self.params})
-        self.parents = [_parent_entry(p) for p in parents]
+        parents = [p if isinstance(p, Dataset) else Dataset(p) for p in parents]
+        self.parents = [{"path": str(p.path), "stage": p.stage, "records": len(p)} for p in parents]
+        self.parent_licenses = {spdx for p in parents for spdx in p.manifest.get("licenses", [])}
         self.format = format
         self.records_per_shard = records_per_shard
         self._buffer: list[dict] = []
@@ -246,7 +270,7 @@ class DatasetWriter:
     def done_shards(self) -> dict[str, ShardInfo]:
         """Shards finished by this or an earlier (killed) run, by name."""
         done = {}
-        for sidecar in sorted(self.path.glob(f"shard-*.{self.format}.json")):
+        for sidecar in sorted(self.path.glob(f".shard-*.{self.format}.json")):
             info = ShardInfo(**read_json(sidecar))
             if (self.path / info.name).exists():
                 done[info.name] = info
@@ -283,14 +307,22 @@ class DatasetWriter:
         self._next_index += 1
 
     def close(self, summary: dict[str, Any] | None = None) -> Dataset:
-        """Flush, write manifest.json (the completion mark) and return the finished Dataset."""
+        """Flush, write the card and manifest.json (the completion mark); return the finished Dataset.
+
+        A dataset's licenses are those its records declare, else its parents'."""
         self._flush()
-        for stale in self.path.glob(".shard-*.tmp"):  # left by workers killed mid-write
+        for stale in self.path.glob(".*.tmp"):  # left by workers killed mid-write
             stale.unlink(missing_ok=True)
-        shards = list(self.done_shards().values())
+        done = self.done_shards()
+        for orphan in self.path.glob(f"shard-*.{self.format}"):  # written, but killed before its sidecar
+            if orphan.name not in done:
+                orphan.unlink()
+        shards = list(done.values())
         stats: Counter[str] = Counter()
+        licenses: Counter[str] = Counter()
         for shard in shards:
             stats.update(shard.stats)
+            licenses.update(shard.licenses)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "stage": self.stage,
@@ -302,8 +334,10 @@ class DatasetWriter:
             "bytes": sum(s.bytes for s in shards),
             "shards": [asdict(s) for s in shards],
             "stats": dict(stats),
+            "licenses": sorted(licenses or self.parent_licenses),
             "summary": summary or {},
         }
+        atomic_write_text(self.path / CARD, render_card(manifest, self.path.resolve().name))
         atomic_write_json(self.path / MANIFEST, manifest)
         return Dataset(self.path)
 
@@ -313,11 +347,6 @@ class DatasetWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-
-
-def _parent_entry(parent: str | Path | Dataset) -> dict[str, Any]:
-    ds = parent if isinstance(parent, Dataset) else Dataset(parent)
-    return {"path": str(ds.path), "stage": ds.stage, "records": len(ds)}
 
 
 def write_dataset(

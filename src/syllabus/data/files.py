@@ -19,12 +19,24 @@ from typing import Any
 from syllabus.errors import BadInput
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; set it straight back
+    os.umask(mask)
+    return mask
+
+
+# Files are made readable as open() would make them (0666 less the umask), not mkstemp's 0600:
+# a dataset dir is for others to read, serve and upload.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from syllabus.config import Params
 from syllabus.console import console
-from syllabus.data.dataset import Dataset, DatasetWriter, _read_shard_file, record_id
+from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, _read_shard_file, record_id
 from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply, split_endpoints
 from syllabus.scale import map_shards
 from syllabus.synth.diversity import NearDuplicates, diversity_summary
@@ -64,6 +64,7 @@ def synthesize(
     accept: AcceptBatch,
     batch_size: int,
     dedup_threshold: float,
+    format: str = "jsonl.zst",
     system: str | None = None,
     workers: int = 1,
     executor: str = "local",
@@ -76,7 +77,7 @@ def synthesize(
     running them in the sandbox) runs on the executor, `workers` batches at a time, one task each.
     Shards are then written in batch order, so the near-duplicate filter sees the same sequence
     whatever runs the tasks."""
-    writer = DatasetWriter(out, stage=stage, params=params)
+    writer = DatasetWriter(out, stage=stage, params=params, format=format)
     done = writer.done_shards()
     near = NearDuplicates(dedup_threshold)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
@@ -143,6 +144,7 @@ class TeacherParams(Params):
     dedup_threshold: float = Field(0.8, gt=0, le=1)
     cache_dir: str | None = Field(None, description="reply cache (default: OUT/llm-cache)")
     prices: tuple[float, float] | None = Field(None, description="USD per million prompt, completion tokens")
+    format: OutputFormat = None
 
     @field_validator("teacher", mode="before")
     @classmethod

@@ -174,7 +174,8 @@ def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 
         jobs, out, client=client, stage="synth.exercises", params=params.model_dump(mode="json"),
         sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
         accept=VerifyExercises(params.workers, params.timeout), batch_size=params.batch_size,
-        dedup_threshold=params.dedup_threshold, workers=workers, executor=executor, address=address)
+        dedup_threshold=params.dedup_threshold, format=params.format or "jsonl.zst", workers=workers,
+        executor=executor, address=address)
     dataset = writer.close()
     summary = base_summary(dataset, params, client, stopped)
     records = list(dataset.records())

@@ -114,7 +114,8 @@ def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
     writer, stopped = synthesize(
         jobs, out, client=client, stage="synth.textbook", params=params.model_dump(mode="json"),
         sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
-        accept=accept_sections, batch_size=params.batch_size, dedup_threshold=params.dedup_threshold)
+        accept=accept_sections, batch_size=params.batch_size, dedup_threshold=params.dedup_threshold,
+        format=params.format or "jsonl.zst")
     dataset = writer.close()
     summary = base_summary(dataset, params, client, stopped)
     records = list(dataset.records())
