@@ -121,3 +121,27 @@ def test_every_writing_stage_takes_format_and_the_cli_converts(tmp_path, cli):
     assert [r["text"] for r in deduped] == [r["text"] for r in raw if r["path"] != "z_copy.py"]
     bad = cli("data", "ingest", str(src), "--out", str(tmp_path / "x"), "--format", "csv")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "format" in bad.stderr
+
+
+def test_data_push_commits_card_manifest_and_shards_to_the_hub(tmp_path, cli):
+    from syllabus.testing.hub_server import HubStandIn
+
+    writer = DatasetWriter(tmp_path / "ds", stage="test", format="parquet", records_per_shard=3)
+    writer.write_many(_records(5))
+    writer.close()
+    (tmp_path / "ds" / "llm-cache").mkdir()  # what a stage keeps beside its shards stays local
+    (tmp_path / "ds" / "llm-cache" / "replies.sqlite").write_bytes(b"x")
+    sent = ["README.md", "manifest.json", "shard-00000.parquet", "shard-00001.parquet"]
+    with HubStandIn() as hub:
+        hub.repos["me/data"] = {"shard-00002.parquet": b"stale", "notes.md": b"kept"}  # an earlier push
+        result = cli("data", "push", str(tmp_path / "ds"), "me/data", HF_ENDPOINT=hub.url, HF_TOKEN="hf_test")
+        assert result.returncode == 0, result.stderr
+        assert sorted(hub.repos["me/data"]) == sorted(sent + ["notes.md"])
+        for name in sent:
+            assert hub.repos["me/data"][name] == (tmp_path / "ds" / name).read_bytes()
+        assert hub.tokens == {"hf_test"} and hub.commits[-1]["summary"] == "syllabus: test dataset, 5 records"
+        assert json.loads(result.stdout.strip().splitlines()[-1])["commit"].startswith(f"{hub.url}/datasets/me/data/commit/")
+
+        (tmp_path / "ds" / "shard-00001.parquet").write_bytes(b"tampered")
+        result = cli("data", "push", str(tmp_path / "ds"), "me/data", HF_ENDPOINT=hub.url, HF_TOKEN="hf_test")
+        assert result.returncode == 2 and "sha256 mismatch" in result.stderr and len(hub.commits) == 1

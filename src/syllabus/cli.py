@@ -178,6 +178,20 @@ def data_verify(path: Annotated[Path, typer.Argument(help="Dataset dir.")]) -> N
     console.print(f"ok: {len(dataset.shards)} shards, {len(dataset)} records verified")
 
 
+@data_app.command("push")
+def data_push(
+    path: Annotated[Path, typer.Argument(help="Dataset dir.")],
+    repo: Annotated[str, typer.Argument(help="Hugging Face dataset repo id, e.g. me/stdlib-textbook.")],
+    private: Annotated[bool, typer.Option(help="Create the repo private.")] = False,
+    revision: Annotated[Optional[str], typer.Option(help="Branch to commit to (default: main).")] = None,
+    message: Annotated[Optional[str], typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Upload a dataset dir (card, manifest, shards) to the Hugging Face Hub; token from HF_TOKEN or `hf auth login`."""
+    from syllabus.data.hub import push_dataset
+
+    _print_json({"repo": repo, "commit": push_dataset(path, repo, private=private, revision=revision, message=message)})
+
+
 # ── curate (issue #11) ───────────────────────────────────────────────────────────────────────
 
 
