@@ -87,6 +87,43 @@ def test_stdlib_ingest_and_stats(tmp_path, cli):
     assert stats["records"] == 200 and stats["languages"] == {"python": 200}
     assert stats["approx_tokens"] > 10_000
     assert cli("data", "verify", str(tmp_path / "std")).returncode == 0
+    assert {r["license"] for r in Dataset(tmp_path / "std")} == {"PSF-2.0"}  # not LICENSE.txt's first line
+    assert Dataset(tmp_path / "std").manifest["licenses"] == ["PSF-2.0"]
+
+
+def _dist(site, name, files, metadata):
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.4\nName: {name}\nVersion: 1.0\n{metadata}")
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+    for f in files:
+        (site / f).parent.mkdir(parents=True, exist_ok=True)
+        (site / f).write_text(f"# {f}\nx = 1\n")
+
+
+def test_licenses_are_spdx_identifiers_packages_declare(tmp_path, cli):
+    site = tmp_path / "site"
+    _dist(site, "alpha", ["alpha/__init__.py"], "License-Expression: MIT OR Apache-2.0\nLicense: whatever\n")
+    _dist(site, "beta", ["beta/core.py"], "License: BSD-3-Clause\n")
+    _dist(site, "gamma", ["gamma.py"], "Classifier: License :: OSI Approved :: Apache Software License\n"
+                                       "Classifier: Programming Language :: Python\n")
+    _dist(site, "delta", ["delta/a.py"], "License: Copyright 2001 Somebody\n"
+                                         "Classifier: License :: OSI Approved :: BSD License\n")  # no SPDX id
+    (site / "stray.py").write_text("y = 2\n")  # in no distribution's RECORD
+    (site / "LICENSE").write_text("A. HISTORY OF THE SOFTWARE\n")
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "mod.py").write_text("z = 3\n")
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nlicense = "GPL-3.0-or-later"\n')
+    assert cli("data", "ingest", str(site), str(project), "--out", str(tmp_path / "raw")).returncode == 0
+    dataset = Dataset(tmp_path / "raw")
+    assert {r["path"]: r["license"] for r in dataset} == {
+        "alpha/__init__.py": "MIT OR Apache-2.0", "beta/core.py": "BSD-3-Clause", "gamma.py": "Apache-2.0",
+        "delta/a.py": "unknown", "stray.py": "unknown", "pkg/mod.py": "GPL-3.0-or-later"}
+    assert dataset.manifest["licenses"] == ["Apache-2.0", "BSD-3-Clause", "GPL-3.0-or-later", "MIT OR Apache-2.0",
+                                            "unknown"]
+    header = (tmp_path / "raw" / "README.md").read_text().split("---\n")[1]
+    assert "- gpl-3.0\n- other\n- unknown\n" in header and "- apache-2.0\n- bsd-3-clause\n" in header
 
 
 def _forest(root):

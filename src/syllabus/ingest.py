@@ -2,7 +2,8 @@
 
 Every source is read as a stream of candidate files; files that are not UTF-8, look binary, are
 empty or exceed the size limit are skipped and counted, never fatal. Each record keeps where it
-came from: `path`, `repo`, `license` and the `source` argument it was found under.
+came from: `path`, `repo`, `license` (an SPDX expression or "unknown", see data/licenses.py) and
+the `source` argument it was found under.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import Field
 from syllabus.config import Params, StageContext
 from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, record_id, remove_shard, write_shard
 from syllabus.data.files import iter_jsonl
+from syllabus.data.licenses import UNKNOWN, tree_licenses
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
 
@@ -37,7 +39,6 @@ TEXT_COLUMNS = ("content", "text")
 PATH_COLUMNS = ("max_stars_repo_path", "path", "max_forks_repo_path", "max_issues_repo_path")
 REPO_COLUMNS = ("max_stars_repo_name", "repo_name", "repo", "max_forks_repo_name")
 LICENSE_COLUMNS = ("max_stars_repo_licenses", "license", "licenses")
-LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING", "LICENCE")
 
 
 class IngestParams(Params):
@@ -93,16 +94,6 @@ def _git_remote(root: Path) -> str:
     return out.stdout.strip() or root.name
 
 
-def _license_of(root: Path) -> str:
-    for name in LICENSE_FILES:
-        path = root / name
-        if path.is_file():
-            head = path.read_text(encoding="utf-8", errors="replace")[:400]
-            first = next((line.strip() for line in head.splitlines() if line.strip()), "")
-            return first[:80]
-    return ""
-
-
 def _walk_py(root: Path, extensions: tuple[str, ...]) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
@@ -119,7 +110,7 @@ class Unit:
     files: tuple[Path, ...] = ()
     root: Path | None = None  # record paths are relative to it
     repo: str = ""
-    license: str = ""
+    licenses: tuple[str, ...] = ()  # of each file
     table: Path | None = None
 
 
@@ -129,9 +120,11 @@ def _directory_units(source: str, root: Path, params: IngestParams) -> list[Unit
     files = _git_files(root) if is_git else None
     paths = [p for p in files if p.name.endswith(extensions)] if files is not None else list(_walk_py(root, extensions))
     repo = _git_remote(root) if is_git else root.name
-    license = _license_of(root)
+    license_of = tree_licenses(root)
+    licenses = [license_of(path.relative_to(root).as_posix()) for path in paths]
     size = params.records_per_shard
-    return [Unit(source, tuple(paths[i : i + size]), root, repo, license) for i in range(0, len(paths), size)]
+    return [Unit(source, tuple(paths[i : i + size]), root, repo, tuple(licenses[i : i + size]))
+            for i in range(0, len(paths), size)]
 
 
 def plan_units(params: IngestParams) -> list[Unit]:
@@ -146,14 +139,14 @@ def plan_units(params: IngestParams) -> list[Unit]:
         elif path.suffix in (".jsonl", ".parquet"):
             units.append(Unit(source, table=path))
         elif path.name.endswith(tuple(params.extensions)):
-            units.append(Unit(source, (path,), path.parent))
+            units.append(Unit(source, (path,), path.parent, licenses=(tree_licenses(path.parent)(path.name),)))
         else:
             raise BadInput("expected a directory, a .py file, or a .jsonl/.parquet file", file=path)
     return units
 
 
 def _file_candidates(unit: Unit, params: IngestParams, stats: Counter) -> Iterator[Candidate]:
-    for path in unit.files:
+    for path, license in zip(unit.files, unit.licenses):
         try:
             size = path.stat().st_size
             if size > params.max_bytes:
@@ -163,7 +156,7 @@ def _file_candidates(unit: Unit, params: IngestParams, stats: Counter) -> Iterat
         except OSError:
             stats["skipped_unreadable"] += 1
             continue
-        yield Candidate(data, str(path.relative_to(unit.root)), unit.repo, unit.license)
+        yield Candidate(data, str(path.relative_to(unit.root)), unit.repo, license)
 
 
 def _first(row: dict, columns: tuple[str, ...]) -> str:
@@ -199,7 +192,8 @@ def _table_candidates(path: Path) -> Iterator[Candidate]:
 def _row_candidate(row: dict, text_column: str, file: Path) -> Candidate:
     value = row[text_column]
     data = value if isinstance(value, (str, bytes)) else json.dumps(value)
-    return Candidate(data, _first(row, PATH_COLUMNS) or file.name, _first(row, REPO_COLUMNS), _first(row, LICENSE_COLUMNS))
+    return Candidate(data, _first(row, PATH_COLUMNS) or file.name, _first(row, REPO_COLUMNS),
+                     _first(row, LICENSE_COLUMNS) or UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -214,6 +208,7 @@ class IngestTask:
 def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
     """Read one unit into one shard (none when nothing in it is kept); returns (shard, records, stats)."""
     stats: Counter = Counter()
+    licenses: Counter = Counter()
     candidates = _table_candidates(task.unit.table) if task.unit.table else \
         _file_candidates(task.unit, task.params, stats)
 
@@ -231,13 +226,14 @@ def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
                 stats[skip] += 1
                 continue
             stats["kept_bytes"] += size
+            licenses[candidate.license] += 1
             yield {"id": record_id(text), "text": text, "path": candidate.path, "repo": candidate.repo,
                    "license": candidate.license, "source": task.unit.source, "lang": "python"}
             kept += 1
             if task.limit is not None and kept >= task.limit:
                 return
 
-    info = write_shard(task.out, task.shard, records(), task.params.format or "jsonl.zst", stats)
+    info = write_shard(task.out, task.shard, records(), task.params.format or "jsonl.zst", stats, licenses)
     if info.records == 0:
         remove_shard(task.out, task.shard)
     return task.shard, info.records, stats

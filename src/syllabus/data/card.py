@@ -31,7 +31,8 @@ def hub_license(spdx: str) -> str:
     """The Hub's license id for an SPDX expression: itself lowercased if the Hub knows it."""
     if not spdx or spdx == UNKNOWN:
         return UNKNOWN
-    return spdx.lower() if spdx.lower() in HUB_LICENSES else "other"
+    family = spdx.lower().removesuffix("-only").removesuffix("-or-later")  # the Hub names GPL families only
+    return family if family in HUB_LICENSES else "other"
 
 
 def size_category(records: int) -> str:
