@@ -89,6 +89,7 @@ def test_stdlib_ingest_and_stats(tmp_path, cli):
     assert cli("data", "verify", str(tmp_path / "std")).returncode == 0
     assert {r["license"] for r in Dataset(tmp_path / "std")} == {"PSF-2.0"}  # not LICENSE.txt's first line
     assert Dataset(tmp_path / "std").manifest["licenses"] == ["PSF-2.0"]
+    assert "license: other\nlicense_name: psf-2.0\n" in (tmp_path / "std" / "README.md").read_text()
 
 
 def _dist(site, name, files, metadata):

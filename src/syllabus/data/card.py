@@ -41,9 +41,12 @@ def size_category(records: int) -> str:
 
 def card_header(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     licenses = sorted({hub_license(spdx) for spdx in manifest.get("licenses", [])}) or [UNKNOWN]
+    others = [spdx for spdx in manifest.get("licenses", []) if hub_license(spdx) == "other"]
     return {
         "pretty_name": name,
         "license": licenses[0] if len(licenses) == 1 else licenses,
+        # the Hub's name for a license it has no id for (PSF-2.0 for the standard library)
+        **({"license_name": others[0].lower()} if len(others) == 1 else {}),
         "language": ["code"],
         "size_categories": [size_category(manifest["records"])],
         "tags": ["syllabus", manifest["stage"]],
