@@ -399,3 +399,42 @@ stages:
     summaries = run_recipe(load_recipe(recipe), tmp_path / "run")
     assert summaries["packed"]["train_tokens"] > 0 and summaries["pretrain"]["steps"] == 2
     assert (tmp_path / "run" / "pretrain" / "model.safetensors").exists()
+
+
+def test_hf_dir_runs_in_transformers_stops_at_eos_and_evaluates_like_the_model_dir(corpus, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from syllabus.eval.run import Sampling, run_file
+    from syllabus.model.generate import generate_ids, load_model_dir
+
+    out, hf_dir = tmp_path / "run", tmp_path / "run" / "hf"
+    train(_tiny(max_steps=60, lr=1e-2, eval_every=60, checkpoint_every=60), corpus / "packed", out, hf_out=hf_dir)
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    eot = load_tokenizer(corpus / "tok").eot_id
+    assert tokenizer.eos_token == tokenizer.bos_token == tokenizer.pad_token == "<|endoftext|>"
+    assert tokenizer.eos_token_id == tokenizer.pad_token_id == eot
+    assert json.loads((hf_dir / "special_tokens_map.json").read_text())["eos_token"] == "<|endoftext|>"
+    assert json.loads((hf_dir / "generation_config.json").read_text())["eos_token_id"] == eot
+    model = AutoModelForCausalLM.from_pretrained(hf_dir)
+    assert (model.config.eos_token_id, model.config.bos_token_id) == (eot, eot)
+
+    prompt = _code(7).split("    return")[0]
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    generated = model.generate(ids, max_new_tokens=30, do_sample=False)[0, ids.shape[1]:].tolist()
+    assert generated[-1] == eot and len(generated) < 30, tokenizer.decode(generated)
+    ours, _ = load_model_dir(out)
+    assert generate_ids(ours, [ids[0].tolist()], 30, eot_id=eot)[0] == generated[:-1]  # ours drops the EOT
+
+    card = (hf_dir / "README.md").read_text()
+    assert "| steps | 60 |" in card and f"| tokens | {60 * 8 * SEQ_LEN:,} |" in card and str(corpus / "packed") in card
+
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps({
+        "task_id": f"add/{i}", "prompt": _code(i).split("    return")[0], "entry_point": f"add_{i}",
+        "canonical_solution": f"    return x + {i}\n", "test": "def check(f):\n    assert f(1) == 2\n"}) + "\n"
+        for i in range(0, 300, 30)))
+    scores = [run_file("humaneval", str(model_dir), tmp_path / name, Sampling(max_new_tokens=30),
+                       problems_path=problems, ks=(1,), workers=2).to_json()["pass@1"]
+              for name, model_dir in (("ours", out), ("hf", hf_dir))]
+    assert scores[0] == scores[1] > 0  # the tiny model writes `return x + 1` for a few
+    assert (tmp_path / "ours" / "samples.jsonl").read_text() == (tmp_path / "hf" / "samples.jsonl").read_text()

@@ -16,7 +16,7 @@ from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
 from syllabus.config import Params
 from syllabus.console import console
-from syllabus.data.files import atomic_write_text
+from syllabus.data.files import atomic_write_json, atomic_write_text
 from syllabus.errors import BadInput
 
 EOT = "<|endoftext|>"
@@ -58,6 +58,18 @@ class Tokenizer:
         out = Path(path) / TOKENIZER_FILE
         atomic_write_text(out, self.tokenizer.to_str(pretty=True))
         return out
+
+    def save_hf(self, path: str | Path, model_max_length: int) -> None:
+        """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into the dir `path`, so that
+        `AutoTokenizer.from_pretrained(path)` (transformers 4 and 5, vLLM) has <|endoftext|> as bos, eos and pad."""
+        path = Path(path)
+        self.save(path)
+        special = {"bos_token": EOT, "eos_token": EOT, "unk_token": EOT, "pad_token": EOT}
+        atomic_write_json(path / "special_tokens_map.json", special)
+        atomic_write_json(path / "tokenizer_config.json", {
+            "tokenizer_class": "PreTrainedTokenizerFast", **special, "model_max_length": model_max_length,
+            "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,
+        })
 
     def check_fits(self, model_vocab_size: int, model: str | Path | None = None) -> None:
         """A token id the model has no embedding for would crash mid-run: refuse up front."""

@@ -140,7 +140,7 @@ def _target_count(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tens
 class Trainer:
     def __init__(self, config: TrainConfig, data: PackedData, out: Path, env: DistEnv, *,
                  resume: bool = False, init: Path | None = None):
-        self.config, self.data, self.out, self.env = config, data, out, env
+        self.config, self.data, self.out, self.env, self.init = config, data, out, env, init
         per_step = config.micro_batch_size * env.world_size
         if config.batch_size % per_step:
             raise BadInput(f"batch_size {config.batch_size} is not a multiple of micro_batch_size x world size "
@@ -251,9 +251,11 @@ class Trainer:
                 "config": self.config.model_dump(mode="json"),
             }, keep=self.config.keep_checkpoints)
 
-    def export(self, hf_out: Path | None = None) -> None:
+    def export(self, hf_out: Path | None = None, summary: dict[str, Any] | None = None) -> None:
         """Write the trained weights as a model dir into `out` (and a Hugging Face dir if asked)."""
         from syllabus.model import Phi
+        from syllabus.tokenizer import load_tokenizer
+        from syllabus.train.export import write_hf_dir
 
         model_state, _ = full_state(self.model, self.optimizer)
         if not self.env.is_main:
@@ -263,8 +265,21 @@ class Trainer:
         model.save_pretrained(self.out)
         shutil.copyfile(self.data.tokenizer_file, self.out / "tokenizer.json")
         if hf_out is not None:
-            model.to_hf(hf_out)
-            shutil.copyfile(self.data.tokenizer_file, Path(hf_out) / "tokenizer.json")
+            write_hf_dir(model, load_tokenizer(self.data.tokenizer_file), hf_out, self.card(model, summary or {}))
+
+    def card(self, model, summary: dict[str, Any]) -> dict[str, Any]:
+        """What the model card says about this run."""
+        config, meta = self.config, self.data.meta
+        sources = ", ".join(f"{s['name']} ({s['tokens']:,} tokens, weight {s.get('weight', 1.0)})"
+                            for s in meta["sources"])
+        return {"name": self.out.name, "architecture": f"phi, {self.model_config.n_layer} layers, "
+                f"d {self.model_config.n_embd}, {self.model_config.n_head} heads, context {self.model_config.block_size}",
+                "parameters": model.num_params(), "init": self.init and str(self.init),
+                "data": f"{self.data.path} (sequences of {self.data.seq_len}): {sources}",
+                "steps": self.step, "tokens": self.step * config.batch_size * self.data.seq_len,
+                "loss": summary.get("loss"), "val_loss": summary.get("val_loss"),
+                "hyperparameters": f"lr {config.lr}, warmup {config.warmup_steps}, batch {config.batch_size}, "
+                f"weight decay {config.weight_decay}, dropout {config.dropout}, {config.precision}"}
 
     def run(self) -> dict[str, Any]:
         config, env = self.config, self.env
@@ -320,11 +335,14 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: boo
             summary = trainer.run()
         finally:
             trainer.log.close()
-        trainer.export(hf_out and Path(hf_out))
+        trainer.export(hf_out and Path(hf_out), summary)
         return summary
     finally:
         if owns_group:
             close_distributed()
+
+
+HF_DIR = "hf"  # a train stage's Hugging Face dir, under its output dir
 
 
 class TrainStageParams(Params):
@@ -332,6 +350,7 @@ class TrainStageParams(Params):
 
     preset: str
     overrides: dict[str, Any] = Field(default_factory=dict)
+    hf_out: bool = False  # also write a Hugging Face dir (transformers, vLLM) into OUT/hf
 
 
 def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]], out: Path,
@@ -345,7 +364,7 @@ def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]],
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     init = inputs.get("init")
     job = TrainJob(config=config.model_dump(mode="json"), data=str(inputs["data"]), out=str(out),
-                   init=init and str(init))
+                   init=init and str(init), hf_out=str(out / HF_DIR) if params.hf_out else None)
     return launch_training(ctx.launch, job, address=ctx.address, stage=ctx.stage)
 
 
