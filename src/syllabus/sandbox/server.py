@@ -42,6 +42,10 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import remote  # noqa: E402 - a sibling file (with wire.py); programs get no such path entry
+del sys.path[0]
+
 OUTPUT_CAP = 8192  # characters of a program's stdout+stderr (and of its error) kept in its verdict
 MAX_REPORT = 24 * OUTPUT_CAP + 1024  # bytes: two capped strings, at most 12 bytes a character in JSON
 FILE_SIZE_MB = 16  # RLIMIT_FSIZE: the largest file a program may write
@@ -89,7 +93,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 1 <<
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
 AT_FDCWD, AT_RECURSIVE = -100, 0x8000
 SYS_MOUNT_SETATTR = 442  # the same on x86_64 and aarch64
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 24, 38, 22
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 4, 24, 38, 22
 SECCOMP_MODE_FILTER = 2
 # Per machine: audit arch and syscall numbers for the seccomp policy (see seccomp_filter).
 SYSCALLS = {
@@ -157,6 +161,9 @@ def confine_server(memory_mb: int) -> None:
     header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
     _check(_libc.capset(header, bytes(24)), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    # Not dumpable (children inherit it): no process without CAP_SYS_PTRACE may open this one's
+    # /proc/PID/mem or /proc/PID/fd/N, which would let a program write on its checker's pipes.
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "not dumpable")
     memory = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_MB << 20, FILE_SIZE_MB << 20))
@@ -250,29 +257,39 @@ def verdict_line(result: str, output: str, quote=json.encoder.encode_basestring_
     return f'{{"result": {quote(result[:OUTPUT_CAP])}, "output": {quote(output[:OUTPUT_CAP])}}}\n'.encode()
 
 
-def run_child(program: str, report_fd: int, workdir: str, timeout: float, config: dict) -> None:
-    """In the forked child: confine this process, exec the program, report, exit."""
+def confine(fds: list[int], workdir: str, timeout: float, config: dict) -> SwallowedIO:
+    """In a forked child: move `fds` to 3, 4, ... and close every other, then confine this process
+    (session, working dir, rlimits, seccomp) and swallow its stdin/stdout/stderr."""
+    os.setsid()
+    if not config["namespaced"]:  # in a PID namespace the server's death ends everything anyway
+        _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    os.chdir(workdir)
+    os.environ["TMPDIR"] = workdir
+    moved = [os.dup(fd) for fd in fds]  # first out of the way of 3, 4, ...
+    for fd in (0, 1, 2):
+        os.dup2(config["devnull"], fd)
+    for target, fd in enumerate(moved, 3):
+        os.dup2(fd, target)
+    os.closerange(3 + len(fds), 1 << 16)
+    cpu = math.ceil(timeout) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # Counted per user (per user namespace), so it is set here rather than in the server.
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    if config["seccomp"] is not None:
+        config["seccomp"].install()
+    if not config["namespaced"]:
+        refuse_sockets()
+    stream = SwallowedIO()
+    sys.stdin = sys.stdout = sys.stderr = stream
+    return stream
+
+
+def run_program(program: str, report_fd: int, workdir: str, timeout: float, config: dict) -> None:
+    """In the forked child: confine this process, exec a trusted program, report, exit. The
+    report is the program's own word: "passed" if exec returned."""
     write, exit_now, report = os.write, os._exit, verdict_line  # the program may replace these
     try:
-        os.setsid()
-        if not config["namespaced"]:  # in a PID namespace the server's death ends everything anyway
-            _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        os.chdir(workdir)
-        os.environ["TMPDIR"] = workdir
-        for fd in (0, 1, 2):
-            os.dup2(config["devnull"], fd)
-        os.dup2(report_fd, 3)
-        os.closerange(4, 1 << 16)
-        cpu = math.ceil(timeout) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        # Counted per user (per user namespace), so it is set here rather than in the server.
-        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-        if config["seccomp"] is not None:
-            config["seccomp"].install()
-        if not config["namespaced"]:
-            refuse_sockets()
-        stream = SwallowedIO()
-        sys.stdin = sys.stdout = sys.stderr = stream
+        stream = confine([report_fd], workdir, timeout, config)
     except BaseException:
         exit_now(70)
     try:
@@ -289,6 +306,28 @@ def run_child(program: str, report_fd: int, workdir: str, timeout: float, config
             message = message[write(3, message):]
     finally:
         exit_now(0)
+
+
+def run_candidate(program: str, fds: list[int], workdir: str, timeout: float, config: dict) -> None:
+    """In the forked candidate: confine this process, run the untrusted program, answer calls."""
+    try:
+        confine(fds, workdir, timeout, config)
+        remote.serve_calls(program, remote.Channel(3, 4))
+    finally:
+        os._exit(0)
+
+
+def run_checker(check: dict, fds: list[int], nonce: bytes, workdir: str, timeout: float, config: dict) -> None:
+    """In the forked checker: confine this process, run the test against the candidate, report
+    the verdict (after the nonce that only this process and the server know)."""
+    try:
+        confine(fds, workdir, timeout, config)
+        result = remote.run_check(check["helpers"], check["test"], check["names"], remote.Channel(3, 4))
+        message = nonce + verdict_line(result, "")
+        while message:
+            message = message[os.write(5, message):]
+    finally:
+        os._exit(0)
 
 
 def read_report(fd: int, deadline: float) -> tuple[bytes, bool]:
@@ -319,14 +358,14 @@ def parse_report(data: bytes) -> dict | None:
     return {"result": report["result"][:OUTPUT_CAP], "output": report["output"][:OUTPUT_CAP]}
 
 
-def describe_exit(status: int) -> str:
+def describe_exit(status: int, who: str = "") -> str:
     """The verdict of a child that ended without reporting."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:  # its CPU-time limit
             return "timed out"
-        return f"failed: killed by {signal.Signals(sig).name} before finishing"
-    return f"failed: exited with code {os.waitstatus_to_exitcode(status)} before finishing"
+        return f"failed: {who}killed by {signal.Signals(sig).name} before finishing"
+    return f"failed: {who}exited with code {os.waitstatus_to_exitcode(status)} before finishing"
 
 
 def serve(config: dict) -> None:
@@ -366,40 +405,97 @@ def serve(config: dict) -> None:
 
     for n, line in enumerate(stdin):
         request = json.loads(line)
-        timeout = float(request["timeout"])
-        workdir = os.path.join(scratch, str(n))
-        os.mkdir(workdir, 0o700)
-        read_fd, write_fd = os.pipe()
-        deadline = time.monotonic() + timeout
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            run_child(request["program"], write_fd, workdir, timeout, config)
-        os.close(write_fd)
-        data, timed_out = read_report(read_fd, deadline)
-        os.close(read_fd)
-        try:
-            if config["namespaced"]:
-                os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
-            else:
-                os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _, status = os.waitpid(pid, 0)
-        if config["namespaced"]:  # reap orphans that were reparented to us
-            while True:
-                try:
-                    os.waitpid(-1, 0)
-                except ChildProcessError:
-                    break
-        try:
-            os.rmdir(workdir)
-        except OSError:  # the program left files; shutil is imported only now as it is large
-            import shutil
-            shutil.rmtree(workdir, ignore_errors=True)
-        reply = parse_report(data) or {"result": "timed out" if timed_out else describe_exit(status), "output": ""}
+        if "check" in request:
+            reply = check_program(request, os.path.join(scratch, str(n)), config)
+        else:
+            reply = run_trusted(request, os.path.join(scratch, str(n)), config)
         stdout.write(verdict_line(reply["result"], reply["output"]))
         stdout.flush()
+
+
+def run_trusted(request: dict, workdir: str, config: dict) -> dict:
+    """A program run as one process that reports on itself: for trusted programs only."""
+    timeout = float(request["timeout"])
+    os.mkdir(workdir, 0o700)
+    read_fd, write_fd = os.pipe()
+    deadline = time.monotonic() + timeout
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        run_program(request["program"], write_fd, workdir, timeout, config)
+    os.close(write_fd)
+    data, timed_out = read_report(read_fd, deadline)
+    os.close(read_fd)
+    status = end_processes([pid], config)[0]
+    remove_dir(workdir)
+    return parse_report(data) or {"result": "timed out" if timed_out else describe_exit(status), "output": ""}
+
+
+def check_program(request: dict, workdir: str, config: dict) -> dict:
+    """An untrusted program checked by a test: the candidate runs the program and answers calls,
+    the checker (a separate process, forked after it) runs the test and alone writes the verdict.
+    The candidate holds no fd to the server, and the checker's report must start with a nonce
+    made after the candidate was forked."""
+    timeout = float(request["timeout"])
+    candidate_dir, checker_dir = workdir, workdir + "c"
+    os.mkdir(candidate_dir, 0o700)
+    os.mkdir(checker_dir, 0o700)
+    calls_r, calls_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    deadline = time.monotonic() + timeout
+    candidate = os.fork()
+    if candidate == 0:
+        run_candidate(request["program"], [calls_r, replies_w], candidate_dir, timeout, config)
+    nonce = os.urandom(16).hex().encode()
+    report_r, report_w = os.pipe()
+    checker = os.fork()
+    if checker == 0:
+        run_checker(request["check"], [replies_r, calls_w, report_w], nonce, checker_dir, timeout, config)
+    for fd in (calls_r, calls_w, replies_r, replies_w, report_w):
+        os.close(fd)
+    data, timed_out = read_report(report_r, deadline)
+    os.close(report_r)
+    candidate_status, checker_status = end_processes([candidate, checker], config)
+    remove_dir(candidate_dir)
+    remove_dir(checker_dir)
+    report = parse_report(data[len(nonce):]) if data.startswith(nonce) else None
+    if report is None:
+        return {"result": "timed out" if timed_out else describe_exit(checker_status, "the checker "), "output": ""}
+    if report["result"] == f"failed: {remote.EXITED}" and not (os.WIFSIGNALED(candidate_status)
+                                                        and os.WTERMSIG(candidate_status) == signal.SIGKILL):
+        return {"result": describe_exit(candidate_status), "output": ""}  # only ever a failure
+    return {"result": report["result"], "output": ""}
+
+
+def end_processes(pids: list[int], config: dict) -> list[int]:
+    """Kill the given children and everything they started; their wait statuses."""
+    for pid in pids:
+        for kill in (os.killpg, os.kill):  # the group may not exist yet if it never got to setsid
+            try:
+                kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if config["namespaced"]:
+        try:
+            os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
+        except ProcessLookupError:
+            pass
+    statuses = [os.waitpid(pid, 0)[1] for pid in pids]
+    if config["namespaced"]:  # reap orphans that were reparented to us
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+    return statuses
+
+
+def remove_dir(workdir: str) -> None:
+    try:
+        os.rmdir(workdir)
+    except OSError:  # the program left files; shutil is imported only now as it is large
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Diversity comes from constraining the function name (and its topic) from a large editable vocabulary
 (`function_names.txt`: `topic: name` lines). The teacher must answer in a strict format, a SOLUTION
 block (imports, one function with a docstring) and a TESTS block (asserts); both are parsed with
-`ast`, the solution runs against its tests in `syllabus.sandbox`, and only passing exercises are kept,
-split for finetuning into `prompt` (signature + docstring) and `completion` (the body).
+`ast`, the solution runs against its tests in `syllabus.sandbox` (the tests in a checker process
+that calls the solution across a process boundary, so a solution cannot forge its verdict), and
+only passing exercises are kept, split for finetuning into `prompt` (signature + docstring) and
+`completion` (the body).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from syllabus.config import StageContext
 from syllabus.data.dataset import Dataset
 from syllabus.errors import BadInput
 from syllabus.llm import Reply
+from syllabus.sandbox import Check, run_programs
 from syllabus.synth.batches import Job, TeacherParams, base_summary, headline, make_client, synthesize
 from syllabus.synth.diversity import coverage
 
@@ -63,9 +66,10 @@ class Exercise:
     completion: str  # the body after the docstring
     tests: str
 
-    @property
-    def program(self) -> str:
-        return f"{self.prompt}{self.completion}\n\n{self.tests}"
+    def check(self, name: str) -> Check:
+        """The solution under test; its tests run in the sandbox's checker, calling `name` across
+        the process boundary (the prompt's imports run there too, for the tests' use)."""
+        return Check(program=self.prompt + self.completion, helpers=self.prompt, test=self.tests, entry_point=name)
 
 
 def names_file(path: str | Path | None) -> Path:
@@ -141,8 +145,6 @@ class VerifyExercises:
     timeout: float
 
     def __call__(self, jobs: list[Job], replies: list[Reply], stats: Counter) -> list[dict]:
-        from syllabus.sandbox import run_programs
-
         parsed = []
         for job, reply in zip(jobs, replies):
             exercise = parse_exercise(reply.text, job.meta["function_name"])
@@ -150,11 +152,13 @@ class VerifyExercises:
                 stats[f"dropped_{exercise}"] += 1
             else:
                 parsed.append((job, reply, exercise))
-        verdicts = run_programs([e.program for _, _, e in parsed], workers=self.workers, timeout=self.timeout)
+        checks = [exercise.check(job.meta["function_name"]) for job, _, exercise in parsed]
+        verdicts = run_programs(checks, workers=self.workers, timeout=self.timeout)
         records = []
         for (job, reply, exercise), verdict in zip(parsed, verdicts):
-            if not verdict.passed:
-                stats["dropped_timed_out" if verdict.result == "timed out" else "dropped_tests_failed"] += 1
+            if not verdict.passed:  # an uncheckable test is never taken on the solution's word
+                stats["dropped_timed_out" if verdict.result == "timed out" else
+                      "dropped_uncheckable" if verdict.uncheckable else "dropped_tests_failed"] += 1
                 continue
             stats["verified"] += 1
             records.append({"text": exercise.prompt + exercise.completion, "prompt": exercise.prompt,
