@@ -11,7 +11,7 @@ import time
 import pytest
 
 from syllabus.errors import BadInput
-from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, register_offline
+from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Price, price_of, register_offline
 from syllabus.testing.fault_server import FaultServer
 from syllabus.testing.local_servers import ForwardProxy, ThreadedServer
 
@@ -101,12 +101,32 @@ def test_offline_backend_and_unknown_endpoints():
     register_offline("shout", lambda prompt, sample: f"{prompt.upper()} #{sample}")
     client = LLMClient("offline:shout")
     assert [r.text for r in client.complete_many(["hi", "hi"], samples=[0, 1])] == ["HI #0", "HI #1"]
-    with pytest.raises(BadInput, match="no such offline backend"):
+    with pytest.raises(BadInput, match=r"offline:nope: no such offline backend \(registered: .*canonical.*shout"):
         LLMClient("offline:nope")
     with pytest.raises(BadInput, match="unknown endpoint"):
         LLMClient("ftp://x")
     with pytest.raises(BadInput, match="several endpoints must all be http"):
         LLMClient(["http://127.0.0.1:9/v1", "offline:shout"])
+
+
+def test_the_llm_service_imports_no_stage_and_synth_registers_its_offline_teachers():
+    script = ("import sys\n"
+              "from syllabus.llm import LLMClient\n"
+              "print(sorted(m for m in sys.modules if m.startswith('syllabus.synth')))\n"
+              "import syllabus.synth.offline\n"
+              "print(LLMClient('offline:exercises').complete_many(['Function name: add_numbers'])[0].ok)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]
+
+
+def test_prices_by_longest_prefix_overridable_and_unknown_is_not_free():
+    assert price_of("gpt-4o-mini-2024-07-18") == Price(0.15, 0.60)
+    assert price_of("gpt-4-0613") == Price(30.0, 60.0)
+    assert price_of("my-teacher") is None
+    assert price_of("my-teacher", {"my-teacher": Price(1.0, 2.0)}).batch() == Price(0.5, 1.0, 1.0)
+    assert Price(2.0, 4.0).cost(1_000_000, 500_000) == 4.0
+    assert LLMClient("http://127.0.0.1:9/v1", model="my-teacher").price is None
+    assert LLMClient("offline:canonical").price.free
 
 
 KILLABLE = """
@@ -150,7 +170,7 @@ def test_local_model_dir_backend_generates_in_process_and_caches(tmp_path, tiny_
     again = LLMClient(f"local:{tiny_model_dir}", cache_dir=tmp_path / "cache")
     assert [r.text for r in again.complete_many(["def add(a, b):"], samples=[1], max_tokens=8, temperature=1.0)] \
         == [replies[2].text]
-    assert again.ledger.cached == 1 and again._local is None  # served from cache: the model was never loaded
+    assert again.ledger.cached == 1 and again.backend.local is None  # served from cache: the model was never loaded
     with pytest.raises(BadInput, match="no such model dir"):
         LLMClient(f"local:{tmp_path / 'nope'}")
 

@@ -16,6 +16,9 @@ from syllabus.synth.tasks import TASKS
 from syllabus.synth.textbook import CODE_BLOCK, TextbookParams, check_section, load_topics, synth_textbook
 from syllabus.testing.fault_server import FaultServer
 
+# a fault server answering as the offline textbook teacher, which synth.offline registers on import
+TEXTBOOK_TEACHER = {"respond": "offline:textbook", "register": "syllabus.synth.offline"}
+
 needs_sandbox = pytest.mark.skipif(importlib.util.find_spec("syllabus.sandbox") is None,
                                    reason="syllabus.sandbox (eval helper) not on this branch yet")
 
@@ -119,7 +122,7 @@ def test_near_duplicates_keep_distinct_texts_and_drop_a_one_word_edit():
 
 def test_textbook_over_http_with_faults_and_a_budget_that_runs_out_then_resumes(tmp_path):
     out = tmp_path / "book"
-    with FaultServer(plan="500,garbled", respond="offline:textbook", retry_after=0.01) as server:
+    with FaultServer(plan="500,garbled", retry_after=0.01, **TEXTBOOK_TEACHER) as server:
         # $10 per 1M tokens: a worst-case request (~150 prompt + 1200 completion tokens) reserves ~$0.0135
         params = dict(teacher=server.url, model="teacher", n=12, batch_size=4, concurrency=4, prices=(10.0, 10.0))
         partial = synth_textbook(TextbookParams(**params, budget_usd=0.06), out)
@@ -135,8 +138,7 @@ def test_textbook_over_http_with_faults_and_a_budget_that_runs_out_then_resumes(
 
 def test_textbook_cli_spreads_requests_over_several_teachers(cli, tmp_path):
     out = tmp_path / "book"
-    with FaultServer(respond="offline:textbook", latency=0.02) as a, \
-            FaultServer(respond="offline:textbook", latency=0.02) as b:
+    with FaultServer(latency=0.02, **TEXTBOOK_TEACHER) as a, FaultServer(latency=0.02, **TEXTBOOK_TEACHER) as b:
         result = cli("synth", "textbook", "--out", str(out), "--n", "16", "--batch-size", "8", "--concurrency", "2",
                      "--model", "teacher", "--teacher", a.url, "--teacher", b.url)
         answered = [a.stats().get("succeeded", 0), b.stats().get("succeeded", 0)]

@@ -212,6 +212,7 @@ def curate_annotate(
     """Rate the educational value (0-5) of sampled records with an LLM or heuristic judge."""
     from syllabus.curate.judge import annotate, get_judge
 
+    _register_offline_teachers(judge)
     options = {} if judge == "heuristic" else {"model": model, "prompt_file": prompt, "concurrency": concurrency,
                                                "cache_dir": cache_dir}
     _print_json({"out": str(out), **annotate(data, get_judge(judge, **options), n, out, seed=seed)})
@@ -667,6 +668,7 @@ def eval_grade(
     """Judge-graded understanding score (0-10) of solutions, reported next to pass@1."""
     from syllabus.eval.grade import grade_file
 
+    _register_offline_teachers(judge)
     _print_json(grade_file(samples, judge=judge, rubric_path=rubric, benchmark=benchmark, problems_path=problems,
                            out=out, model=model, concurrency=concurrency, cache_dir=cache_dir,
                            budget_usd=budget_usd, workers=workers, timeout=timeout))
@@ -697,6 +699,12 @@ def report_cmd(
     from syllabus.report import build_report
 
     typer.echo(str(build_report(run_dir, out)))
+
+
+def _register_offline_teachers(endpoint: str) -> None:
+    """`offline:textbook` and `offline:exercises` exist once `syllabus.synth` registered them."""
+    if endpoint.startswith("offline:"):
+        import syllabus.synth.offline  # noqa: F401
 
 
 def main() -> None:

@@ -159,7 +159,7 @@ def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
     client = LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
                        cache_dir=params.cache_dir or Path(out) / "llm-cache", budget_usd=params.budget_usd,
                        prices=params.prices)
-    if params.budget_usd is not None and client.prices == (0.0, 0.0):
+    if params.budget_usd is not None and (client.price is None or client.price.free):
         console.print(f"[yellow]no price known for model {client.model!r}: the budget cannot bind (pass prices)[/yellow]",
                       soft_wrap=True)
     return client

@@ -3,7 +3,7 @@ library (`syllabus.synth.tasks`) and the constraints in the prompt (topic, audie
 name). It is deterministic and not a language model; records it writes carry `teacher:
 offline:...` and the stage summaries say so. It exists so the demo and tests run with no model.
 
-Registered in `syllabus.llm.OFFLINE_BACKENDS` as `offline:textbook` and `offline:exercises`.
+Importing this module registers `offline:textbook` and `offline:exercises` with `syllabus.llm`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import random
 import re
 import textwrap
 
+from syllabus.llm import register_offline
 from syllabus.synth.tasks import TASKS, Task, sample_args
 
 NOTE = "offline template teacher: deterministic templates, not a language model"
@@ -199,3 +200,7 @@ def write_textbook(prompt: str, sample: int) -> str:
                   "on examples you can verify by hand."]
     return "\n".join(lines) + "\n"
 
+
+
+register_offline("textbook", write_textbook)
+register_offline("exercises", write_exercise)

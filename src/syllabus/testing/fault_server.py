@@ -10,7 +10,8 @@ at it. Faults:
   --fault-rate R      each request independently gets a random fault with probability R
   --faults 500,...    the kinds --fault-rate draws from (--fault-rate 1 --faults 500: a server that only fails)
 Fault kinds: 429 (with Retry-After), 500, timeout (no answer for --hang seconds), garbled (200 with
-invalid JSON). Answers echo the prompt, or come from an offline backend (`--respond offline:NAME`).
+invalid JSON). Answers echo the prompt, or come from an offline backend (`--respond offline:NAME`;
+`--register MODULE` first imports the module that registers it, e.g. syllabus.synth.offline).
 GET /stats counts requests server side, including `duplicates`: requests whose exact body had
 already been answered successfully; `duplicates_delivered`: those whose answer had surely reached
 the client, since it sent its next request on that connection (what a resumed client must never
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib
 import json
 import random
 import socket
@@ -43,8 +45,11 @@ class FaultyOpenAI:
     """The endpoints' logic: which fault the next attempt of a body gets, the answers, the counters."""
 
     def __init__(self, *, latency: float, plan: list[str], fault_rate: float, faults: list[str],
-                 retry_after: float, hang: float, respond: str | None, seed: int):
+                 retry_after: float, hang: float, respond: str | None, register: list[str], seed: int):
         from syllabus.llm import offline_backend
+
+        for module in register:  # named by the test: this test server imports no stage of its own
+            importlib.import_module(module)
 
         self.latency, self.plan, self.fault_rate, self.faults = latency, plan, fault_rate, faults
         self.retry_after, self.hang = retry_after, hang
@@ -161,7 +166,7 @@ def serve(args: argparse.Namespace) -> None:
     sock.bind(("127.0.0.1", args.port))
     server = FaultyOpenAI(latency=args.latency, plan=[f for f in args.plan.split(",") if f],
                           fault_rate=args.fault_rate, faults=args.faults.split(","), retry_after=args.retry_after,
-                          hang=args.hang, respond=args.respond, seed=args.seed)
+                          hang=args.hang, respond=args.respond, register=args.register, seed=args.seed)
     print(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
     try:
         asyncio.run(serve_forever(server, sock))
@@ -173,12 +178,15 @@ class FaultServer:
     """Start the server as a subprocess; `.url` is its base URL, `.stats()` its counters."""
 
     def __init__(self, *, latency: float = 0.0, plan: str = "", fault_rate: float = 0.0, faults: str = ",".join(FAULTS),
-                 retry_after: float = 0.05, hang: float = 30.0, respond: str | None = None, seed: int = 0):
+                 retry_after: float = 0.05, hang: float = 30.0, respond: str | None = None, register: str | None = None,
+                 seed: int = 0):
         args = [sys.executable, "-m", "syllabus.testing.fault_server", "--latency", str(latency), "--plan", plan,
                 "--fault-rate", str(fault_rate), "--faults", faults, "--retry-after", str(retry_after),
                 "--hang", str(hang), "--seed", str(seed)]
         if respond:
             args += ["--respond", respond]
+        if register:
+            args += ["--register", register]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().strip()
         if not self.url:
@@ -219,6 +227,8 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=0.05, help="Retry-After seconds sent with 429")
     parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'timeout' fault stays silent")
     parser.add_argument("--respond", default=None, help="answer with offline:NAME instead of an echo")
+    parser.add_argument("--register", action="append", default=[],
+                        help="import this module first (it registers offline backends)")
     parser.add_argument("--seed", type=int, default=0)
     serve(parser.parse_args())
 
