@@ -117,3 +117,39 @@ def test_changed_stage_reruns_itself_and_everything_downstream(tmp_path):
     assert summaries["raw"]["records"] == 1
     assert (tmp_path / "run" / "tok" / "tokenizer.json").stat().st_mtime_ns != tok_mtime  # downstream re-ran
     assert (tmp_path / "run" / "raw2" / "manifest.json").stat().st_mtime_ns == raw2_mtime  # unrelated: skipped
+
+
+def test_dry_run_of_phi1_states_world_size_gpu_hours_wall_time_and_dollars(tmp_path, cli):
+    result = cli("run", "phi-1", "--out", str(tmp_path / "run"), "--dry-run", COLUMNS="400")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in result.stderr.splitlines() if line.startswith("│")}
+    # 1,418M params x 36k steps x 1024 x 2048 tokens at (6 N + 12 L d T) FLOPs per token, 312 TFLOP/s x 40%
+    assert rows["base"][1:] == ["pending", "ray: world size 8 (8 A100)",
+                                "1,418M params x 75.50B tokens = 7.34e+20 FLOPs", "1,633.0 A100-h at 40% MFU",
+                                "204.1 h on 8 A100", "", ""]
+    # gpt-3.5-turbo at $0.50 / $1.50 per M: 600k x 250 prompt + 600k x 1500 completion tokens
+    assert rows["textbook"][-1] == "≤ $1,425 (budget cap $2,000)"
+    assert rows["labels"][-2].startswith("judge gpt-4o: 100,000 calls")
+    assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $2,589" in result.stderr
+
+
+def test_dry_run_says_when_a_price_or_a_gpu_is_unknown(tmp_path, cli):
+    path = _write(tmp_path, """
+        name: t
+        defaults: {launch: {engine: torchrun, nproc_per_node: 4, gpu: TPUv9}}
+        stages:
+          - {name: book, uses: synth.textbook, params: {teacher: "http://127.0.0.1:1/v1", model: my-model, n: 10}}
+          - {name: base, uses: train.pretrain, inputs: {data: packed}, params: {preset: tiny-pretrain},
+             launch: {gpu: H100, nproc_per_node: 2}}
+          - {name: ft, uses: train.finetune, inputs: {data: packed, init: base}, params: {preset: tiny-finetune}}
+        """)
+    (tmp_path / "packed").mkdir()
+    result = cli("run", str(path), "--out", str(tmp_path / "run"), "--dry-run", COLUMNS="400")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in result.stderr.splitlines() if line.startswith("│")}
+    assert rows["book"][-1] == "price unknown for 'my-model' (add it to the price table)"
+    assert rows["base"][2] == "torchrun: world size 2 (2 H100)" and rows["base"][4].endswith("H100-h at 40% MFU")
+    assert rows["ft"][2] == "torchrun: world size 4 (4 TPUv9)" and rows["ft"][4].startswith("unknown GPU 'TPUv9'")
+    assert "+ unpriced: my-model" in result.stderr

@@ -27,7 +27,7 @@ from syllabus.config import Launch, Params, Recipe, StageContext, StageSpec, loa
 from syllabus.console import console
 from syllabus.data.files import atomic_write_json, read_json
 from syllabus.errors import BadInput
-from syllabus.estimate import describe, stage_estimate
+from syllabus.estimate import PLAN_COLUMNS, plan_totals, stage_estimate
 
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
@@ -190,16 +190,16 @@ def run_recipe(
 def _print_plan(run_dir: Path, stages: list[PlannedStage]) -> None:
     specs = {stage.spec.name: stage.spec for stage in stages}
     table = Table(title=f"plan for {run_dir}")
-    for column in ("stage", "uses", "inputs", "status", "estimate"):
+    for column in ("stage", "uses", "status", *(header for header, _ in PLAN_COLUMNS)):
         table.add_column(column)
-    total_hours = 0.0
+    estimates = []
     for stage in stages:
-        inputs = ", ".join(f"{k}={v}" for k, v in stage.spec.inputs.items())
-        estimate = stage_estimate(stage.spec, stage.params, specs)
-        total_hours += estimate.get("a100_hours", 0.0)
-        table.add_row(stage.spec.name, stage.spec.uses, inputs, stage_status(run_dir, stage), describe(estimate))
+        estimate = stage_estimate(stage.spec, stage.params, specs, stage.launch)
+        estimates.append(estimate)
+        table.add_row(stage.spec.name, stage.spec.uses, stage_status(run_dir, stage),
+                      *(cell(estimate) for _, cell in PLAN_COLUMNS))
     console.print(table)
-    console.print(f"training total ≈ {total_hours:,.1f} A100-hours")
+    console.print(plan_totals(estimates))
 
 
 def load_and_run(recipe_ref: str | Path, out: str | Path | None = None, **kwargs: Any) -> tuple[Path, dict]:
