@@ -149,7 +149,7 @@ def test_dry_run_says_when_a_price_or_a_gpu_is_unknown(tmp_path, cli):
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in result.stderr.splitlines() if line.startswith("│")}
-    assert rows["book"][-1] == "price unknown for 'my-model' (add it to the price table)"
+    assert rows["book"][-1] == "price unknown for 'my-model' (add it to syllabus/llm/prices.py)"
     assert rows["base"][2] == "torchrun: world size 2 (2 H100)" and rows["base"][4].endswith("H100-h at 40% MFU")
     assert rows["ft"][2] == "torchrun: world size 4 (4 TPUv9)" and rows["ft"][4].startswith("unknown GPU 'TPUv9'")
     assert "+ unpriced: my-model" in result.stderr

@@ -4,7 +4,7 @@ and wall time of training, and the tokens and dollars of the LLMs it calls (teac
 Training FLOPs are FLOPs per token (syllabus.train.flops: 6 x parameters + attention) x tokens; GPU-hours
 divide them by the peak bf16 FLOP/s of the recipe's `launch.gpu` at its stated `launch.mfu`; wall time
 spreads them over the launch's world size. LLM tokens are upper bounds (every prompt answered at
-max_tokens); dollars use the model's price from the editable table in syllabus.llm, and an endpoint whose
+max_tokens); dollars use the model's price from the editable table in syllabus.llm.prices, and an endpoint whose
 model has no price there says so instead of guessing. For comparison, the phi-1 paper reports 770
 A100-hours for its whole run.
 
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from syllabus.config import Launch, Params, StageSpec
+from syllabus.llm.prices import FREE, Price, price_of
 
 TRAIN_STAGES = ("train.pretrain", "train.finetune")
 # assumed prompt sizes where a prompt's text is not known before the run (a template plus a topic or a name)
@@ -55,24 +56,17 @@ def training_estimate(params: Params, seq_len: int | None, launch: Launch) -> di
     return estimate
 
 
-def price_of(model: str) -> tuple[float, float] | None:
-    """USD per million (prompt, completion) tokens of a model, from syllabus.llm's table; None if unknown."""
-    from syllabus.llm import KNOWN_PRICES
-
-    return next((p for name, p in KNOWN_PRICES.items() if model.startswith(name)), None)
-
-
 def llm_estimate(role: str, endpoint: str | list[str], model: str | None, requests: int, prompt_tokens: int,
                  completion_tokens: int, prices: tuple[float, float] | None = None) -> dict[str, Any]:
-    """Tokens and dollars of `requests` calls to an endpoint; free for offline and local models."""
+    """Tokens and dollars of `requests` calls to an endpoint at its model's price (syllabus.llm.prices);
+    free for offline and local models."""
     endpoints = endpoint if isinstance(endpoint, list) else [endpoint]
     remote = any(e.startswith(("http://", "https://")) for e in endpoints)
     estimate = {"llm_role": role, "llm_model": model or endpoints[0], "llm_requests": requests,
                 "llm_prompt_tokens": requests * prompt_tokens, "llm_completion_tokens": requests * completion_tokens}
-    price = prices or (price_of(model or "") if remote else (0.0, 0.0))
+    price = Price(*prices) if prices else price_of(model or "") if remote else FREE
     if price is not None:
-        estimate["llm_usd"] = (estimate["llm_prompt_tokens"] * price[0]
-                               + estimate["llm_completion_tokens"] * price[1]) / 1e6
+        estimate["llm_usd"] = price.cost(estimate["llm_prompt_tokens"], estimate["llm_completion_tokens"])
     return estimate
 
 
@@ -132,7 +126,7 @@ def _llm(e: dict[str, Any]) -> str:
 def _dollars(e: dict[str, Any]) -> str:
     if "llm_requests" not in e:
         return ""
-    cost = f"≤ ${e['llm_usd']:,.0f}" if "llm_usd" in e else f"price unknown for {e['llm_model']!r} (add it to the price table)"
+    cost = f"≤ ${e['llm_usd']:,.0f}" if "llm_usd" in e else f"price unknown for {e['llm_model']!r} (add it to syllabus/llm/prices.py)"
     return cost + (f" (budget cap ${e['llm_budget_usd']:,.0f})" if "llm_budget_usd" in e else "")
 
 
