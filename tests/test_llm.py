@@ -256,3 +256,20 @@ def test_chunked_replies_on_connections_the_server_closes_are_read_whole():
         replies = client.complete_many([f"p {i}" for i in range(10)])
     assert [r.text for r in replies] == [f"chunked: p {i}" for i in range(10)]
     assert client.ledger.retries == 0
+
+
+def test_chat_many_works_inside_a_running_event_loop(tmp_path):
+    """A notebook cell already runs in an event loop: the batch API must not need one of its own."""
+    with FaultServer() as server:
+        client = LLMClient(server.url, model="m", cache_dir=tmp_path, concurrency=4)
+
+        async def notebook_cell():
+            first = client.chat_many(conversations(5), temperature=0.0, max_tokens=16)
+            await asyncio.sleep(0)  # the cell's loop is still there and running
+            again = client.chat_many(conversations(5), temperature=0.0, max_tokens=16)
+            return first, again
+
+        first, again = asyncio.run(notebook_cell())
+        assert server.stats()["requests"] == 5
+    assert all(r.ok for r in first) and all(r.cached for r in again)
+    assert [r.text for r in first] == [r.text for r in again]

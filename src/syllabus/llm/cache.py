@@ -47,11 +47,13 @@ class ReplyCache:
     lose only replies still in flight (at most the concurrency)."""
 
     def __init__(self, cache_dir: str | Path | None):
+        # not only the creating thread: a batch called from a running event loop runs in a worker
+        # thread (LLMClient._run_sync), and batches of one client never overlap
         if cache_dir is None:
-            self.db = sqlite3.connect(":memory:")
+            self.db = sqlite3.connect(":memory:", check_same_thread=False)
         else:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(Path(cache_dir) / "replies.sqlite", timeout=60)
+            self.db = sqlite3.connect(Path(cache_dir) / "replies.sqlite", timeout=60, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")

@@ -39,6 +39,7 @@ import random
 import signal
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,14 @@ def event_loop() -> asyncio.Runner:
     except ImportError:
         return asyncio.Runner()
     return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class LLMClient:
@@ -132,6 +141,11 @@ class LLMClient:
                 for body, s in zip(bodies, samples)]
 
     def _run_sync(self, kind, bodies, samples, description, params) -> list[Reply]:
+        if _loop_running():
+            # Called from a coroutine (a notebook cell runs in one): a loop cannot run inside another,
+            # so the batch runs on its own loop in a worker thread while this call waits for it.
+            with ThreadPoolExecutor(1, thread_name_prefix="llm-batch") as worker:
+                return worker.submit(self._run_sync, kind, bodies, samples, description, params).result()
         requests = self._requests(kind, bodies, samples, params)
         with progress_bar() as bar:
             task = bar.add_task(description, total=len(requests), status="")
