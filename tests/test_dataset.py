@@ -92,14 +92,18 @@ def test_dataset_card_says_what_made_the_dataset(tmp_path):
     writer = DatasetWriter(tmp_path / "kept", stage="curate.filter", params={"threshold": 0.5}, parents=[parent],
                            format="parquet")
     writer.write_shard("shard-00000.parquet", _records(3), stats={"total": 5, "forwarded": 3, "dropped_low_score": 2})
+    writer.write_shard("shard-00001.parquet", [], stats={"total": 2, "dropped_low_score": 2})  # nothing kept
     writer.close({"curate": {"embedder": "subtokens+features", "judge": "offline:judge"}})
     card = (tmp_path / "kept" / "README.md").read_text()
     _, header, body = card.split("---\n", 2)
     meta = yaml.safe_load(header)
-    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": "shard-*.parquet"}]}]
+    assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": ["shard-00000.parquet"]}]}]
     assert meta["license"] == "unknown" and meta["size_categories"] == ["n<1K"]
     assert "`curate.filter`" in body and '"threshold": 0.5' in body and str(tmp_path / "raw") in body
-    assert "| dropped_low_score | 2 |" in body and '"judge": "offline:judge"' in body
+    assert "| dropped_low_score | 4 |" in body and '"judge": "offline:judge"' in body
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset(str(tmp_path / "kept"), split="train", cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded.to_list() == _records(3)  # the empty Parquet shard is not among the data files
 
 
 def test_every_writing_stage_takes_format_and_the_cli_converts(tmp_path, cli):

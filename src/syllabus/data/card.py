@@ -50,9 +50,14 @@ def card_header(manifest: dict[str, Any], name: str) -> dict[str, Any]:
         "language": ["code"],
         "size_categories": [size_category(manifest["records"])],
         "tags": ["syllabus", manifest["stage"]],
-        "configs": [{"config_name": "default",
-                     "data_files": [{"split": "train", "path": f"shard-*.{manifest['format']}"}]}],
+        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": data_files(manifest)}]}],
     }
+
+
+def data_files(manifest: dict[str, Any]) -> list[str] | str:
+    """The shards that hold records: an empty Parquet shard has no row group and no columns to
+    agree with the others, so `load_dataset` must not be given it."""
+    return [s["name"] for s in manifest["shards"] if s["records"]] or f"shard-*.{manifest['format']}"
 
 
 def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:

@@ -3,8 +3,8 @@
 What is sent is exactly what a reader needs: README.md (the card, whose YAML names the shards),
 manifest.json and the shards it lists. Resume state (hidden sidecars, .params.json) and anything
 else a stage keeps in its dir (reply caches) stay local. Shards an earlier push left in the repo
-and this dataset no longer has are deleted in the same commit, so the card's `shard-*` pattern
-never picks up stale data. The token and endpoint are huggingface_hub's: `HF_TOKEN` or a saved
+and this dataset no longer has are deleted in the same commit, so the repo holds this dataset and
+no stale part of another. The token and endpoint are huggingface_hub's: `HF_TOKEN` or a saved
 `hf auth login`, and `HF_ENDPOINT`.
 """
 
