@@ -34,20 +34,108 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def assert_same_output():
+    """assert_same_output(a, b): two runs of a stage wrote the same records, shards and stats."""
+
+    def check(a, b) -> None:
+        assert list(a.records()) == list(b.records())
+        assert [s.sha256 for s in a.shards] == [s.sha256 for s in b.shards]
+        assert a.stats == b.stats
+
+    return check
+
+
+SMALL_FUNCTIONS = [f"def f{i}(x):\n    return x + {i}\n" for i in range(50)]
+
+
+def write_texts(path: Path, texts: list[str]):
+    """A dataset dir of one record per text (id: the text's record id)."""
+    from syllabus.data.dataset import record_id, write_dataset
+
+    return write_dataset(path, [{"id": record_id(t), "text": t} for t in texts], stage="test")
+
+
+def build_model_dir(out: Path, *, texts: list[str] = SMALL_FUNCTIONS, tokenizer=None, seed: int = 0,
+                    **config) -> Path:
+    """A random tiny syllabus model dir: a BPE tokenizer trained on `texts` (or the `tokenizers.Tokenizer`
+    given) and a Phi of the "tiny" preset with `config` overrides (default: 1 layer, 32 wide)."""
+    import torch
+
+    from syllabus.model import Phi, PhiConfig
+    from syllabus.tokenizer import Tokenizer, train_tokenizer
+
+    if tokenizer is None:
+        write_texts(out.parent / f"{out.name}-texts", texts)
+        vocab_size = train_tokenizer([out.parent / f"{out.name}-texts"], vocab_size=400, out_dir=out).vocab_size
+    else:
+        Tokenizer(tokenizer).save(out)
+        vocab_size = tokenizer.get_vocab_size()
+    torch.manual_seed(seed)
+    shape = {"vocab_size": vocab_size, "n_layer": 1, "n_embd": 32, "n_head": 2, "n_inner": 64, "rotary_dim": 8}
+    Phi(PhiConfig.preset("tiny", **{**shape, **config})).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def make_model_dir():
+    """build_model_dir, for module- and session-scoped fixtures."""
+    return build_model_dir
+
+
 @pytest.fixture
 def tiny_model_dir(tmp_path) -> Path:
     """A random 1-layer syllabus model dir with a BPE tokenizer trained on small functions."""
-    from syllabus.data.dataset import record_id, write_dataset
-    from syllabus.model import Phi, PhiConfig
-    from syllabus.tokenizer import train_tokenizer
+    return build_model_dir(tmp_path / "m")
 
-    texts = [f"def f{i}(x):\n    return x + {i}\n" for i in range(50)]
-    write_dataset(tmp_path / "code", [{"id": record_id(t), "text": t} for t in texts], stage="test")
-    tokenizer = train_tokenizer([tmp_path / "code"], vocab_size=400, out_dir=tmp_path / "m")
-    config = PhiConfig.preset("tiny", vocab_size=tokenizer.vocab_size, n_layer=1, n_embd=32, n_head=2, n_inner=64,
-                              rotary_dim=8)
-    Phi(config).save_pretrained(tmp_path / "m")
-    return tmp_path / "m"
+
+@pytest.fixture(scope="session")
+def make_dataset():
+    """write_texts(path, texts): a dataset dir of one record per text."""
+    return write_texts
+
+
+@pytest.fixture
+def one_thread():
+    """On a few shared cores torch's thread pool spins against other processes: one thread is ~10x faster."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def model_configs() -> dict:
+    from syllabus.model import PhiConfig
+
+    return {
+        "tiny": PhiConfig.preset("tiny", n_layer=2, vocab_size=512),
+        "odd": PhiConfig(name="odd", vocab_size=300, block_size=64, n_layer=3, n_head=3, n_embd=96, n_inner=200,
+                         rotary_dim=16),
+        "full-rotary": PhiConfig(name="full-rotary", vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=64,
+                                 n_inner=128, rotary_dim=32, rope_theta=500.0, layer_norm_eps=1e-6),
+    }
+
+
+@pytest.fixture
+def random_model():
+    """random_model(config="tiny", seed=0): a Phi (config: a name of model_configs() or a PhiConfig) with
+    non-zero biases and LayerNorm affines, so a mis-mapped one shows."""
+    import torch
+
+    from syllabus.model import Phi
+
+    def build(config="tiny", seed: int = 0) -> Phi:
+        torch.manual_seed(seed)
+        model = Phi(model_configs()[config] if isinstance(config, str) else config).eval()
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if not name.endswith("weight") or "ln" in name or "layernorm" in name:
+                    p.add_(torch.randn_like(p) * 0.1)
+        return model
+
+    return build
 
 
 CODE_SNIPPETS = {

@@ -207,3 +207,13 @@ def test_curate_cli_end_to_end(tmp_path, cli):
     assert sum(summary["histogram"].values()) == 40 and summary["kept"] == 20
     again = cli("curate", "filter", "--data", data.path, "--classifier", clf, "--out", kept, "--threshold", "2")
     assert again.returncode == 2 and "threshold" in again.stderr
+
+
+def test_curate_filter_on_ray_equals_local(tmp_path, ray_cluster, assert_same_output):
+    from syllabus.curate.filter import filter_dataset
+
+    data, classifier = corpus(tmp_path), trained_classifier(tmp_path)
+    runs = {executor: filter_dataset(data.path, classifier, tmp_path / executor, threshold=0.5, workers=2,
+                                     executor=executor) for executor in ("local", "ray")}
+    assert 0 < len(runs["local"]) < len(data)
+    assert_same_output(runs["local"], runs["ray"])

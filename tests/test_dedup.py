@@ -195,3 +195,11 @@ def test_a_run_killed_in_the_reduce_resumes_without_signing_again(tmp_path, monk
     assert [r["id"] for r in dedup(src, tmp_path / "out", params).records()] == whole
     assert len(signed) == shards  # nothing signed again
     assert sum(recomputed) == 2  # only the two partitions the killed run had not reduced
+
+
+def test_dedup_on_ray_equals_local(tmp_path, ray_cluster, assert_same_output):
+    data = _corpus(tmp_path)
+    runs = {executor: dedup(data, tmp_path / executor, workers=2, executor=executor) for executor in ("local", "ray")}
+    assert len(runs["local"]) < len(Dataset(data))  # it really removed duplicates
+    assert_same_output(runs["local"], runs["ray"])
+    assert runs["local"].manifest["summary"] == runs["ray"].manifest["summary"]

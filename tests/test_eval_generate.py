@@ -29,20 +29,10 @@ def bpe():
 
 
 @pytest.fixture(scope="module")
-def tiny_syllabus_model(tmp_path_factory, bpe):
+def tiny_syllabus_model(tmp_path_factory, bpe, make_model_dir):
     """A random syllabus Phi with a context of 128 tokens (shorter than many prompts)."""
-    import torch
-
-    from syllabus.model import Phi, PhiConfig
-    from syllabus.tokenizer import Tokenizer
-
-    path = tmp_path_factory.mktemp("tiny-syllabus")
-    torch.manual_seed(0)
-    config = PhiConfig.preset("tiny", vocab_size=640, block_size=128, n_layer=2, n_embd=64, n_head=4, n_inner=128,
-                              rotary_dim=8)
-    Phi(config).save_pretrained(path)
-    Tokenizer(bpe).save(path)
-    return path
+    return make_model_dir(tmp_path_factory.mktemp("tiny-syllabus"), tokenizer=bpe, vocab_size=640, block_size=128,
+                          n_layer=2, n_embd=64, n_head=4, n_inner=128)
 
 
 @pytest.fixture(scope="module")

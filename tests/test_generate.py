@@ -4,11 +4,12 @@ import torch
 from syllabus.codetext import truncate_at_stop
 from syllabus.errors import BadInput
 from syllabus.model.generate import generate, generate_ids, sample_next
-from test_model import CONFIGS, one_thread, random_model  # noqa: F401 (one_thread: autouse)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_greedy_matches_transformers_generate_with_left_padding():
-    model = random_model(CONFIGS[1], seed=3)
+def test_greedy_matches_transformers_generate_with_left_padding(random_model):
+    model = random_model("odd", seed=3)
     hf = model.to_hf()
     eot = 7
     torch.manual_seed(1)
@@ -25,7 +26,7 @@ def test_greedy_matches_transformers_generate_with_left_padding():
     assert sum(len(o) for o in ours) > 20  # the test compares real continuations
 
 
-def test_generation_respects_eot_stop_and_context():
+def test_generation_respects_eot_stop_and_context(random_model):
     model = random_model()
     first = generate_ids(model, [[1, 2, 3]], max_new_tokens=10)[0]
     assert len(first) == 10
@@ -39,7 +40,7 @@ def test_generation_respects_eot_stop_and_context():
         generate_ids(model, [[1] * block], max_new_tokens=1)
 
 
-def test_sampling_top_p_and_seed():
+def test_sampling_top_p_and_seed(random_model):
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     g = torch.Generator().manual_seed(0)
     drawn = {sample_next(logits, 1.0, 0.7, g).item() for _ in range(200)}
@@ -72,7 +73,7 @@ class CharTokenizer:
         assert self.vocab_size <= model_vocab_size
 
 
-def test_text_generate_cuts_at_stop_strings_and_keeps_order():
+def test_text_generate_cuts_at_stop_strings_and_keeps_order(random_model):
     model = random_model()
     tok = CharTokenizer()
     prompts = ["a longer prompt here", "hi", "mid size"]

@@ -7,31 +7,7 @@ from safetensors.torch import load_file, save_file
 from syllabus.errors import BadInput
 from syllabus.model import KVCache, Phi, PhiConfig
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """On a few shared cores torch's thread pool spins against other processes: one thread is ~10x faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-CONFIGS = [
-    PhiConfig.preset("tiny", n_layer=2, vocab_size=512),
-    PhiConfig(name="odd", vocab_size=300, block_size=64, n_layer=3, n_head=3, n_embd=96, n_inner=200, rotary_dim=16),
-    PhiConfig(name="full-rotary", vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=64, n_inner=128,
-              rotary_dim=32, rope_theta=500.0, layer_norm_eps=1e-6),
-]
-
-
-def random_model(config: PhiConfig = CONFIGS[0], seed: int = 0) -> Phi:
-    torch.manual_seed(seed)
-    model = Phi(config).eval()
-    with torch.no_grad():  # non-zero biases and LayerNorm affines, so a mis-mapped one shows
-        for name, p in model.named_parameters():
-            if not name.endswith("weight") or "ln" in name or "layernorm" in name:
-                p.add_(torch.randn_like(p) * 0.1)
-    return model
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_presets_match_the_paper():
@@ -50,7 +26,7 @@ def test_presets_match_the_paper():
         PhiConfig.preset("tiny", n_head=3)
 
 
-def test_attention_is_causal():
+def test_attention_is_causal(random_model):
     model = random_model()
     x = torch.randint(0, 512, (2, 20))
     y = x.clone()
@@ -62,8 +38,8 @@ def test_attention_is_causal():
     assert not torch.allclose(a[:, 12:], b[:, 12:])
 
 
-def test_kv_cache_decoding_matches_full_forward():
-    model = random_model(CONFIGS[1])
+def test_kv_cache_decoding_matches_full_forward(random_model):
+    model = random_model("odd")
     x = torch.randint(0, 300, (2, 16))
     cache = KVCache(model.config, batch_size=2, max_len=16)
     with torch.no_grad():
@@ -74,7 +50,7 @@ def test_kv_cache_decoding_matches_full_forward():
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
-def test_left_padding_does_not_change_real_tokens():
+def test_left_padding_does_not_change_real_tokens(random_model):
     model = random_model()
     short, long = torch.randint(0, 512, (1, 6)), torch.randint(0, 512, (1, 10))
     batch = torch.cat([torch.cat([torch.zeros(1, 4, dtype=torch.long), short], 1), long])
@@ -106,8 +82,8 @@ def test_trains_with_dropout():
         torch.testing.assert_close(model(x), model(x))  # dropout off in eval
 
 
-def test_save_and_load_model_dir(tmp_path):
-    model = random_model(CONFIGS[1])
+def test_save_and_load_model_dir(tmp_path, random_model):
+    model = random_model("odd")
     model.save_pretrained(tmp_path / "m")
     assert json.loads((tmp_path / "m" / "config.json").read_text())["architecture"] == "syllabus-phi"
     loaded = Phi.from_pretrained(tmp_path / "m")
@@ -117,7 +93,7 @@ def test_save_and_load_model_dir(tmp_path):
     assert all(p.requires_grad for p in loaded.parameters())
 
 
-def test_bad_model_dirs_name_the_problem(tmp_path):
+def test_bad_model_dirs_name_the_problem(tmp_path, random_model):
     model = random_model()
     model.save_pretrained(tmp_path / "m")
     weights = tmp_path / "m" / "model.safetensors"

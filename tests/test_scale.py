@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syllabus.data import Dataset, DatasetWriter, write_dataset
+from syllabus.data import DatasetWriter, write_dataset
 from syllabus.scale import run_step
 
 
@@ -58,12 +58,11 @@ def test_local_step_counts_and_resumes(tmp_path):
     assert [r["n"] for r in again.records()] == list(range(0, 40, 2))
 
 
-def test_ray_output_equals_local(tmp_path, ray_cluster):
+def test_ray_output_equals_local(tmp_path, ray_cluster, assert_same_output):
     src = _source(tmp_path)
     local = run_step(KeepEven(), src, tmp_path / "local", workers=2)
     on_ray = run_step(KeepEven(), src, tmp_path / "ray", executor="ray", workers=2)
-    assert list(local.records()) == list(on_ray.records())
-    assert [s.sha256 for s in local.shards] == [s.sha256 for s in on_ray.shards]
+    assert_same_output(local, on_ray)
 
 
 def test_ray_retries_a_killed_worker(tmp_path, ray_cluster):
@@ -86,36 +85,6 @@ def test_local_pool_survives_a_killed_worker_and_the_rerun_finishes(tmp_path):
     out = run_step(SlowOnce(marker), src, tmp_path / "out", workers=2)  # ...and a re-run, on a new pool, finishes
     assert [r["n"] for r in out.records()] == list(range(40))
     assert not list((tmp_path / "out").glob(".*.tmp"))
-
-
-def _same_output(local: Dataset, on_ray: Dataset) -> None:
-    assert list(local.records()) == list(on_ray.records())
-    assert [s.sha256 for s in local.shards] == [s.sha256 for s in on_ray.shards]
-    assert local.stats == on_ray.stats
-
-
-def test_curate_filter_on_ray_equals_local(tmp_path, ray_cluster):
-    from test_curate import corpus, trained_classifier
-
-    from syllabus.curate.filter import filter_dataset
-
-    data, classifier = corpus(tmp_path), trained_classifier(tmp_path)
-    runs = {executor: filter_dataset(data.path, classifier, tmp_path / executor, threshold=0.5, workers=2,
-                                     executor=executor) for executor in ("local", "ray")}
-    assert 0 < len(runs["local"]) < len(data)
-    _same_output(runs["local"], runs["ray"])
-
-
-def test_dedup_on_ray_equals_local(tmp_path, ray_cluster):
-    from test_dedup import _corpus
-
-    from syllabus.dedup import dedup
-
-    data = _corpus(tmp_path)
-    runs = {executor: dedup(data, tmp_path / executor, workers=2, executor=executor) for executor in ("local", "ray")}
-    assert len(runs["local"]) < len(Dataset(data))  # it really removed duplicates
-    _same_output(runs["local"], runs["ray"])
-    assert runs["local"].manifest["summary"] == runs["ray"].manifest["summary"]
 
 
 @pytest.mark.parametrize("command", [["dedup"], ["decontam"], ["curate", "filter", "--classifier", "clf.pkl"]])

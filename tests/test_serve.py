@@ -15,9 +15,8 @@ import uvicorn
 
 from syllabus.model.generate import generate, load_model_dir
 from syllabus.serve import create_app
-from syllabus.tokenizer import train_tokenizer
-from test_model import CONFIGS, one_thread, random_model  # noqa: F401 (one_thread: autouse)
-from test_tokenizer import CODE, make_dataset
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROMPTS = ["def add(a, b):\n", "class Stack:\n", "import math\n", "for i in range(10):\n", "x = ", "def area(r):"]
 
@@ -29,12 +28,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    make_dataset(root / "data", CODE * 10)
-    train_tokenizer([root / "data"], vocab_size=400, out_dir=root / "model")
-    random_model(CONFIGS[0], seed=7).save_pretrained(root / "model")
-    return root / "model"
+def model_dir(tmp_path_factory, make_model_dir):
+    return make_model_dir(tmp_path_factory.mktemp("serve") / "model", n_layer=2, seed=7)
 
 
 @pytest.fixture(scope="module")

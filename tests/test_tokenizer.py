@@ -3,7 +3,6 @@ import json
 import pytest
 import tokenizers
 
-from syllabus.data.dataset import record_id, write_dataset
 from syllabus.errors import BadInput
 from syllabus.config import StageContext
 from syllabus.tokenizer import EOT, TokenizerParams, load_tokenizer, tokenizer_stage, train_tokenizer
@@ -16,12 +15,8 @@ CODE = [
 ]
 
 
-def make_dataset(path, texts):
-    return write_dataset(path, [{"id": record_id(t), "text": t} for t in texts], stage="test")
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, make_dataset):
     root = tmp_path_factory.mktemp("tok")
     make_dataset(root / "a", CODE * 20)
     make_dataset(root / "b", ["x = 'héllo wörld 日本'\n"] * 10)
@@ -73,7 +68,7 @@ def test_bad_tokenizers_are_bad_input(trained, tmp_path):
         train_tokenizer([root / "a"], vocab_size=100, out_dir=tmp_path / "x")
 
 
-def test_tokenizer_cli(tmp_path, cli):
+def test_tokenizer_cli(tmp_path, cli, make_dataset):
     make_dataset(tmp_path / "data", CODE * 5)
     r = cli("tokenizer", "train", str(tmp_path / "data"), "--out", str(tmp_path / "tok"), "--vocab-size", "350")
     assert r.returncode == 0, r.stderr

@@ -32,12 +32,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TINY_MODEL = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_inner": 256}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _code(i: int) -> str:
