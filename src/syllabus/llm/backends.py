@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from syllabus.device import default_device
 from syllabus.errors import BadInput
 from syllabus.llm.prices import FREE, Price
 from syllabus.llm.request import Answer, Backend, Request
@@ -85,12 +86,9 @@ class LocalModel:
     """A syllabus model dir (or Hugging Face phi dir) generating in-process on the best device here."""
 
     def __init__(self, path: str):
-        import torch
-
         from syllabus.model.generate import load_model_dir
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, self.tokenizer = load_model_dir(path, device=device)
+        self.model, self.tokenizer = load_model_dir(path, device=default_device())
 
     def complete(self, prompts: list[str], params: dict[str, Any], sample: int) -> list[str]:
         from syllabus.model.generate import generate
