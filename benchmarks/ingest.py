@@ -21,7 +21,7 @@ from syllabus.ingest import IngestParams, ingest
 t = time.perf_counter()
 ds = ingest(IngestParams(sources=["stdlib"]), sys.argv[1])
 s = time.perf_counter() - t
-stats = ds.manifest["summary"]["ingest"]
+stats = ds.manifest["summary"]["data.ingest"]
 print(json.dumps({"seconds": s, "files": len(ds), "mb": stats["kept_bytes"] / 1e6,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

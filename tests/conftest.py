@@ -160,3 +160,76 @@ def snippets():
     from types import SimpleNamespace
 
     return SimpleNamespace(**CODE_SNIPPETS)
+
+
+def write_code_corpus(root: Path, n: int = 40) -> Path:
+    """A dir of small Python files: half explained (docstrings, comments), half terse, one copied twice,
+    and HumanEval/0's solution (so decontamination has something to find)."""
+    from syllabus.benchmarks import load_benchmark
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        if i % 2:
+            text = (f'"""Lesson {i}: adding numbers step by step."""\n\n\n'
+                    f"def add_{i}(values):\n"
+                    f'    """Return the sum of values plus {i}.\n\n    >>> add_{i}([1, 2])\n    {3 + i}\n    """\n'
+                    f"    # start from {i} and add each value in turn\n    total = {i}\n"
+                    f"    for value in values:\n        total += value\n    return total\n")
+        else:
+            text = f"x{i}=[{i}]*{i}\ny{i}=lambda a:a*{i}\n"
+        (root / f"m{i:02d}.py").write_text(text)
+    (root / "copy.py").write_text((root / "m01.py").read_text())
+    problem = load_benchmark("humaneval")[0]
+    (root / "leak.py").write_text(problem.prompt + problem.canonical_solution)
+    return root
+
+
+TINY_RECIPE = """
+name: tiny
+description: every stage on tiny data, for tests
+defaults: {{workers: 1, seed: 0}}
+stages:
+  - {{name: raw, uses: data.ingest, params: {{sources: ["{code}"]}}}}
+  - {{name: labels, uses: curate.annotate, inputs: {{data: raw}}, params: {{judge: heuristic, n: 60}}}}
+  - name: classifier
+    uses: curate.train
+    inputs: {{labels: labels}}
+    params: {{embedder: hashing+features, model: logreg, folds: 3, tune_threshold: false}}
+  - {{name: filtered, uses: curate.filter, inputs: {{data: raw, classifier: classifier}}, params: {{keep_fraction: 0.8}}}}
+  - {{name: deduped, uses: dedup, inputs: {{data: filtered}}}}
+  - {{name: textbook, uses: synth.textbook, params: {{n: 6}}}}
+  - {{name: exercises, uses: synth.exercises, params: {{n: 8, workers: 1}}}}
+  - {{name: code, uses: decontam, inputs: {{data: deduped}}, params: {{benchmarks: [humaneval]}}}}
+  - {{name: tokenizer, uses: tokenizer.train, inputs: {{data: [code, textbook]}}, params: {{vocab_size: 400, min_frequency: 1}}}}
+  - {{name: packed, uses: train.pack, inputs: {{data: [code, textbook], tokenizer: tokenizer}}, params: {{seq_len: 32, val_fraction: 0.2}}}}
+  - name: base
+    uses: train.pretrain
+    inputs: {{data: packed}}
+    params: {{preset: tiny-pretrain, overrides: {{max_steps: 4, warmup_steps: 1, batch_size: 2, micro_batch_size: 2, eval_every: 2, eval_batches: 1, model_overrides: {{n_layer: 1, n_embd: 32, n_head: 2, n_inner: 64, rotary_dim: 8}}}}}}
+  - {{name: packed_exercises, uses: train.pack, inputs: {{data: exercises, tokenizer: tokenizer}}, params: {{seq_len: 64, val_fraction: 0.5}}}}
+  - name: finetuned
+    uses: train.finetune
+    inputs: {{data: packed_exercises, init: base}}
+    params: {{preset: tiny-finetune, overrides: {{max_steps: 2, warmup_steps: 1, batch_size: 2, micro_batch_size: 2, eval_every: 1, eval_batches: 3}}}}
+  - name: eval_base
+    uses: eval
+    inputs: {{model: base}}
+    params: {{benchmarks: [humaneval, mbpp, unconventional], limit: 2, max_new_tokens: 8, probes: true, grade: offline}}
+  - {{name: eval_finetuned, uses: eval, inputs: {{model: finetuned}}, params: {{benchmarks: [humaneval, mbpp], limit: 2, max_new_tokens: 8}}}}
+  - {{name: arms, uses: ablation, inputs: {{base: eval_base, finetuned: eval_finetuned}}}}
+  - {{name: page, uses: report}}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run dir left by `syllabus run` of every stage kind on tiny data (built once per session: treat it as
+    read-only, or copy it)."""
+    from syllabus.config import load_recipe
+    from syllabus.recipe import run_recipe
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    recipe = root / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE.format(code=write_code_corpus(root / "code")))
+    run_recipe(load_recipe(recipe), root / "run")
+    return root / "run"

@@ -65,11 +65,11 @@ def test_annotate_writes_provenance_and_resumes(tmp_path):
     data = corpus(tmp_path)
     out = tmp_path / "labels.jsonl"
     first = annotate(data.path, HeuristicJudge(), 6, out)
-    assert first["labels"] == 6 and first["resumed"] == 0
+    assert first.labels == 6 and first.resumed == 0
     row = json.loads(out.read_text().splitlines()[0])
     assert {"id", "text", "score", "reason", "judge", "model", "prompt_sha256"} <= set(row)
     second = annotate(data.path, HeuristicJudge(), 10, out)
-    assert second["resumed"] == 6 and second["labels"] == 10
+    assert second.resumed == 6 and second.labels == 10
 
 
 def test_llm_judge_retries_unparseable_replies_then_records_unlabeled(tmp_path, monkeypatch):
@@ -85,8 +85,8 @@ def test_llm_judge_retries_unparseable_replies_then_records_unlabeled(tmp_path, 
     llm.register_offline("test-flaky-judge", flaky)
     judge = LLMJudge("offline:test-flaky-judge", retries=2, cache_dir=tmp_path / "cache")
     result = annotate(corpus(tmp_path, n=4).path, judge, 4, tmp_path / "labels.jsonl")
-    assert result["labelled"] == 2 and result["unlabeled"] == 2
-    assert result["prompt_sha256"] == judge.prompt_hash
+    assert result.labelled == 2 and result.unlabeled == 2
+    assert result.prompt_sha256 == judge.prompt_hash
     rows = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert all(r["score"] is None and "no score" in r["error"] for r in rows if "register" in r["text"])
 
@@ -203,7 +203,7 @@ def test_curate_cli_end_to_end(tmp_path, cli):
     assert done.returncode == 0, done.stderr
     result = Dataset(kept)
     assert len(result) == 20 and all("edu_score" in r for r in result.records())
-    summary = result.manifest["summary"]["curate"]
+    summary = result.manifest["summary"]["curate.filter"]
     assert sum(summary["histogram"].values()) == 40 and summary["kept"] == 20
     again = cli("curate", "filter", "--data", data.path, "--classifier", clf, "--out", kept, "--threshold", "2")
     assert again.returncode == 2 and "threshold" in again.stderr

@@ -110,10 +110,10 @@ def test_eval_stage_with_a_syllabus_model_dir(tmp_path, tiny_syllabus_model):
     params = EvalParams(limit=2, max_new_tokens=8)
     ctx = StageContext(run_dir=tmp_path, stage="eval", workers=1)
     summary = eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval", ctx)
-    assert set(summary) == {"humaneval", "mbpp"}
-    for scores in summary.values():
-        assert scores["pass@1"] == 0.0  # random weights
-        assert abs(scores["nll"] - math.log(640)) < 1.0
+    assert set(summary.benchmarks) == {"humaneval", "mbpp"}
+    for scores in summary.benchmarks.values():
+        assert scores.pass_at_k == {1: 0.0}  # random weights
+        assert abs(scores.nll - math.log(640)) < 1.0
     samples = [json.loads(line) for line in (tmp_path / "eval" / "humaneval" / "samples.jsonl").read_text().splitlines()]
     assert [s["task_id"] for s in samples] == ["HumanEval/0", "HumanEval/1"]
     # HumanEval/0's prompt is longer than the 128-token context: generation kept its end and ran
@@ -181,7 +181,7 @@ def test_eval_stage_adds_library_probes_and_offline_grade(tmp_path, tiny_syllabu
                         grade="offline")
     summary = eval_stage(params, {"model": tiny_syllabus_model}, tmp_path / "eval",
                          StageContext(run_dir=tmp_path, stage="eval", workers=1))
-    assert summary["unconventional"]["pass@1"] == 0.0
-    assert {"itertools", "collections", "json", "re"} <= set(summary["probes"]["libraries"])
-    assert summary["grade"]["samples"] == 2 and summary["grade"]["mean_score"] == 0.0  # tests stand in: all failed
-    assert "offline" in summary["grade"]["note"]
+    assert summary.benchmarks["unconventional"].pass_at_k[1] == 0.0
+    assert {"itertools", "collections", "json", "re"} <= set(summary.probes.libraries)
+    assert summary.grade.samples == 2 and summary.grade.mean_score == 0.0  # tests stand in: all failed
+    assert "offline" in summary.grade.note

@@ -153,7 +153,7 @@ def test_ingest_output_is_the_same_on_any_executor_and_worker_count(tmp_path, cl
         paths = [f"pkg/m{i}.py" for i in range(9)] + [f"t{i}.py" for i in range(5)] + [f"pkg/m{i}.py" for i in range(9)]
         assert [r["path"] for r in one[0]] == paths[:max_files]  # in source order, across units
         assert len(one[1]) == (7 if max_files is None else 4)  # units: 3 per tree, 1 JSONL
-        assert one[2]["ingest"]["skipped_binary"] == (2 if max_files is None else 1)
+        assert one[2]["data.ingest"]["skipped_binary"] == (2 if max_files is None else 1)
         for executor in ("local", "ray"):
             out = tmp_path / f"{executor}-{max_files}"
             assert _ingested(ingest(params, out, workers=2, executor=executor)) == one, executor

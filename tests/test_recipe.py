@@ -37,7 +37,7 @@ stages:
 def test_rerun_skips_finished_stages_and_from_reruns(tmp_path):
     recipe = load_recipe(_write(tmp_path, RECIPE.format(src=_src(tmp_path))))
     first = run_recipe(recipe, tmp_path / "run")
-    assert first["raw"]["records"] == 3 and first["raw2"]["records"] == 2
+    assert first["raw"]["kept"] == 3 and first["raw2"]["kept"] == 2
     state = json.loads((tmp_path / "run" / ".state" / "raw.json").read_text())
     assert state["status"] == "done"
     mtime = (tmp_path / "run" / "raw" / "manifest.json").stat().st_mtime_ns
@@ -114,7 +114,7 @@ def test_changed_stage_reruns_itself_and_everything_downstream(tmp_path):
     inputs: {data: raw}
     params: {vocab_size: 400, min_frequency: 1}
 """)), tmp_path / "run")
-    assert summaries["raw"]["records"] == 1
+    assert summaries["raw"]["kept"] == 1
     assert (tmp_path / "run" / "tok" / "tokenizer.json").stat().st_mtime_ns != tok_mtime  # downstream re-ran
     assert (tmp_path / "run" / "raw2" / "manifest.json").stat().st_mtime_ns == raw2_mtime  # unrelated: skipped
 

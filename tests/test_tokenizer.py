@@ -5,7 +5,8 @@ import tokenizers
 
 from syllabus.errors import BadInput
 from syllabus.config import StageContext
-from syllabus.tokenizer import EOT, TokenizerParams, load_tokenizer, tokenizer_stage, train_tokenizer
+from syllabus.tokenizer import EOT, load_tokenizer, train_tokenizer
+from syllabus.train.pack import TokenizerParams, tokenizer_stage
 
 CODE = [
     "def add(a, b):\n    return a + b\n",
@@ -87,4 +88,4 @@ def test_recipe_stage(trained, tmp_path):
     _, root = trained
     summary = tokenizer_stage(TokenizerParams(vocab_size=400), {"data": root / "a"}, tmp_path / "tok",
                               StageContext(run_dir=tmp_path, stage="tokenizer"))
-    assert summary["vocab_size"] == load_tokenizer(tmp_path / "tok").vocab_size <= 400
+    assert summary.vocab_size == load_tokenizer(tmp_path / "tok").vocab_size <= 400

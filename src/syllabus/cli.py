@@ -157,15 +157,18 @@ def data_ingest(
     params = validate(IngestParams, {"sources": sources, "max_bytes": max_bytes, "max_files": max_files,
                                      "records_per_shard": records_per_shard, "format": format}, file=None)
     dataset = ingest(params, out, workers=workers, executor=executor, address=address)
-    _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["ingest"]})
+    _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["data.ingest"]})
 
 
 @data_app.command("stats")
 def data_stats(path: Annotated[Path, typer.Argument(help="Dataset dir.")]) -> None:
-    """Counts, approximate tokens, languages and sizes of a dataset dir."""
+    """Counts, approximate tokens, languages and sizes of a dataset dir, and the summary its stage wrote."""
+    from syllabus.data.dataset import MANIFEST, Dataset
     from syllabus.data.stats import dataset_stats
+    from syllabus.summaries import dataset_summary
 
-    _print_json(dataset_stats(path))
+    summary = dataset_summary(Dataset(path).manifest, file=path / MANIFEST)
+    _print_json({**dataset_stats(path), "summary": summary.dump() if summary is not None else None})
 
 
 @data_app.command("verify")
@@ -215,7 +218,7 @@ def curate_annotate(
     _register_offline_teachers(judge)
     options = {} if judge == "heuristic" else {"model": model, "prompt_file": prompt, "concurrency": concurrency,
                                                "cache_dir": cache_dir}
-    _print_json({"out": str(out), **annotate(data, get_judge(judge, **options), n, out, seed=seed)})
+    _print_json({"out": str(out), **annotate(data, get_judge(judge, **options), n, out, seed=seed).dump()})
 
 
 @curate_app.command("train")
@@ -264,7 +267,7 @@ def curate_filter(
     dataset = filter_dataset(data, classifier, out, threshold=threshold, keep_fraction=keep_fraction,
                              workers=workers, executor=executor, address=address, batch_size=batch_size,
                              cache_dir=cache_dir, format=format)
-    _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["curate"]})
+    _print_json({"out": str(dataset.path), "records": len(dataset), **dataset.manifest["summary"]["curate.filter"]})
 
 
 # ── synth (issue #12) ────────────────────────────────────────────────────────────────────────

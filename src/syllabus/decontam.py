@@ -49,6 +49,7 @@ from syllabus.data.dataset import Dataset, OutputFormat
 from syllabus.data.files import atomic_write_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards, run_step
+from syllabus.summaries import DecontamSummary
 
 METHODS = ("ngram", "embedding", "ast")
 DEFAULT_TAUS = (0.95, 0.9, 0.85, 0.8)
@@ -435,13 +436,18 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(f"records flagged per method: {methods}\n{split}\ntime: {cost}")
 
 
-def decontam_stage(params: DecontamParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def decontam_stage(params: DecontamParams, inputs: dict, out: Path, ctx: StageContext) -> DecontamSummary:
     """Recipe stage: `out` is the pruned dataset (when params.prune) with report.json and split/ inside it."""
     if "data" not in inputs:
         raise BadInput("stage decontam needs inputs: {data: <stage or dataset dir>}")
     report = decontaminate(inputs["data"], params=params, report_dir=out, prune_out=out if params.prune else None,
                            split_out=Path(out) / "split", workers=ctx.workers, executor=ctx.executor,
                            address=ctx.address)
-    return {"records": report["records"], "flagged_records": report["flagged_records"],
-            "flagged_fraction": report["flagged_fraction"], "by_method": report["by_method"],
-            "seconds": report["seconds"]}
+    split = report["split"]
+    return DecontamSummary(
+        records=report["records"], flagged_records=report["flagged_records"],
+        flagged_fraction=report["flagged_fraction"], tau=params.tau,
+        kept=report["pruned"]["records"] if "pruned" in report else None, by_method=report["by_method"],
+        tau_sweep=report["tau_sweep"], tasks=report["benchmarks"],
+        similar_tasks={b: len(s["similar"]) for b, s in split.items()},
+        similar_task_ids={b: s["similar"] for b, s in split.items()}, seconds=report["seconds"])

@@ -53,6 +53,7 @@ from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, ShardInf
 from syllabus.data.files import atomic_path, atomic_write_json, read_json
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
+from syllabus.summaries import DedupSummary, dataset_summary
 
 EXAMPLE_CLUSTERS = 5
 ROWS_PER_PARTITION = 4_000_000  # shuffle rows one reduce task holds: 96 MB of (key, key, record) u64
@@ -354,31 +355,29 @@ def dedup(
 
     exact_count = int(clusters.exact.sum())
     near_count = len(clusters.dropped) - exact_count
-    summary = {
-        "dedup": {
-            "records": n,
-            "kept": n - len(clusters.dropped),
-            "exact_duplicates": exact_count,
-            "near_duplicates": near_count,
-            "clusters": clusters.count,
-            "lsh": {"bands": bands, "rows": rows, "threshold": params.threshold, "shingle": params.shingle,
-                    "num_perm": params.num_perm, "partitions": partitions},
-            "example_clusters": [
-                [{**described(int(r)), "kept": i == 0} for i, r in enumerate(m[:5])]
-                + ([{"more": len(m) - 5}] if len(m) > 5 else [])
-                for m in clusters.largest
-            ],
-        }
-    }
-    dataset = writer.close(summary)
+    summary = DedupSummary(
+        records=n,
+        kept=n - len(clusters.dropped),
+        exact_duplicates=exact_count,
+        near_duplicates=near_count,
+        clusters=clusters.count,
+        lsh={"bands": bands, "rows": rows, "threshold": params.threshold, "shingle": params.shingle,
+             "num_perm": params.num_perm, "partitions": partitions},
+        example_clusters=[
+            [{**described(int(r)), "kept": i == 0} for i, r in enumerate(m[:5])]
+            + ([{"more": len(m) - 5}] if len(m) > 5 else [])
+            for m in clusters.largest
+        ],
+    )
+    dataset = writer.close({summary.kind: summary.dump()})
     shutil.rmtree(cache, ignore_errors=True)
     console.print(f"dedup: {n} records -> {len(dataset)} kept ({exact_count} exact, "
                   f"{near_count} near duplicates in {clusters.count} clusters)")
     return dataset
 
 
-def dedup_stage(params: DedupParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def dedup_stage(params: DedupParams, inputs: dict, out: Path, ctx: StageContext) -> DedupSummary:
     if "data" not in inputs:
         raise BadInput("stage dedup needs inputs: {data: <stage or dataset dir>}")
     dataset = dedup(inputs["data"], out, params, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
-    return {k: v for k, v in dataset.manifest["summary"]["dedup"].items() if k != "example_clusters"}
+    return dataset_summary(dataset.manifest)

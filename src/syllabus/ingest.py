@@ -27,6 +27,7 @@ from syllabus.data.files import iter_jsonl
 from syllabus.data.licenses import UNKNOWN, tree_licenses
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
+from syllabus.summaries import IngestSummary, dataset_summary
 
 # named sources available offline on every machine
 NAMED_SOURCES = {
@@ -258,7 +259,7 @@ def ingest(
     writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), format=params.format or "jsonl.zst",
                            records_per_shard=params.records_per_shard)
     done = {name: (info.records, Counter(info.stats)) for name, info in writer.resumable_shards().items()}
-    stats: Counter = Counter(kept=0)
+    stats: Counter = Counter(total=0, kept=0, kept_bytes=0)
     wanted = params.max_files
     wave = len(units) if wanted is None else max(workers, 1)
     for start in range(0, len(units), max(wave, 1)):
@@ -279,9 +280,9 @@ def ingest(
                 _, n, unit_stats = ingest_unit(replace(task, limit=wanted - stats["kept"]))
             stats.update(unit_stats)
             stats["kept"] += n
-    return writer.close(summary={"ingest": dict(stats)})
+    return writer.close(summary={IngestSummary.kind: IngestSummary(**stats).dump()})
 
 
-def ingest_stage(params: IngestParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def ingest_stage(params: IngestParams, inputs: dict, out: Path, ctx: StageContext) -> IngestSummary:
     dataset = ingest(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
-    return {"records": len(dataset), "bytes": dataset.manifest["bytes"], **dataset.manifest["summary"]["ingest"]}
+    return dataset_summary(dataset.manifest)

@@ -1,7 +1,8 @@
 """Run a recipe: its stages in order, each from input dataset dirs to an output dir, skipping finished work.
 
-A stage function has the signature `fn(params: ParamsModel, inputs, out, ctx) -> summary dict`;
-its params model is read from the annotation of `params`. The runner records each finished stage
+A stage function has the signature `fn(params: ParamsModel, inputs, out, ctx) -> SummaryModel`;
+its params model is read from the annotation of `params`, its summary is the model of its kind in
+`syllabus.summaries`. The runner records each finished stage
 in `RUN_DIR/.state/NAME.json` with a hash of what it was asked to do; a re-run skips a stage whose
 record matches and re-runs one that was interrupted, where the stage itself resumes from its
 finished shards or its last checkpoint.
@@ -28,11 +29,12 @@ from syllabus.console import console
 from syllabus.data.files import atomic_write_json, read_json
 from syllabus.errors import BadInput
 from syllabus.estimate import PLAN_COLUMNS, plan_totals, stage_estimate
+from syllabus.summaries import SUMMARIES, Summary
 
 # stage kind -> "module:function"; stages are imported only when a recipe uses them
 STAGES: dict[str, str] = {
     "data.ingest": "syllabus.ingest:ingest_stage",
-    "tokenizer.train": "syllabus.tokenizer:tokenizer_stage",
+    "tokenizer.train": "syllabus.train.pack:tokenizer_stage",
     "report": "syllabus.report:report_stage",
     "dedup": "syllabus.dedup:dedup_stage",
     "decontam": "syllabus.decontam:decontam_stage",
@@ -48,7 +50,7 @@ STAGES: dict[str, str] = {
     "ablation": "syllabus.report.ablation:ablation_stage",
 }
 
-StageFunction = Callable[..., dict[str, Any]]
+StageFunction = Callable[..., Summary]
 
 
 def stage_function(kind: str, *, file: Path | None = None, key: str = "") -> tuple[StageFunction, type[Params]]:
@@ -178,7 +180,11 @@ def run_recipe(
                            executor=recipe.defaults.executor, address=recipe.defaults.address,
                            seed=recipe.defaults.seed, launch=stage.launch)
         started = time.time()
-        summary = stage.fn(stage.params, stage.inputs, stage.out, ctx) or {}
+        result = stage.fn(stage.params, stage.inputs, stage.out, ctx)
+        if not isinstance(result, SUMMARIES[stage.spec.uses]):
+            raise TypeError(f"stage {stage.spec.uses} returned {type(result).__name__}, not its "
+                            f"{SUMMARIES[stage.spec.uses].__name__}")
+        summary = result.dump()
         seconds = round(time.time() - started, 2)
         atomic_write_json(state_path, {"status": "done", "fingerprint": stage.fingerprint, "uses": stage.spec.uses,
                                        "seconds": seconds, "finished": time.time(), "summary": summary})

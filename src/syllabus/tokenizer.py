@@ -14,7 +14,6 @@ from pathlib import Path
 import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
-from syllabus.config import Params
 from syllabus.console import console
 from syllabus.data.files import atomic_write_json, atomic_write_text
 from syllabus.errors import BadInput
@@ -22,11 +21,6 @@ from syllabus.errors import BadInput
 EOT = "<|endoftext|>"
 TOKENIZER_FILE = "tokenizer.json"
 WHITESPACE_RUNS = [" " * n for n in range(31, 1, -1)] + ["\t" * n for n in range(20, 1, -1)]
-
-
-class TokenizerParams(Params):
-    vocab_size: int = 4096
-    min_frequency: int = 2
 
 
 class Tokenizer:
@@ -140,9 +134,3 @@ def train_tokenizer(dataset_dirs: list[str | Path], vocab_size: int, out_dir: st
     tokenizer.save(out_dir)
     return tokenizer
 
-
-def tokenizer_stage(params: TokenizerParams, inputs: dict, out: Path, ctx) -> dict:
-    """Recipe stage: train a tokenizer on the `data` input dataset dir(s)."""
-    data = inputs["data"] if isinstance(inputs["data"], list) else [inputs["data"]]
-    tokenizer = train_tokenizer(data, params.vocab_size, out, params.min_frequency)
-    return {"vocab_size": tokenizer.vocab_size, "path": str(Path(out) / TOKENIZER_FILE)}

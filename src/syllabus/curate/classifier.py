@@ -24,6 +24,7 @@ from syllabus.data.dataset import Dataset, record_id
 from syllabus.data.files import atomic_path, iter_jsonl
 from syllabus.embed import embed_cached, get_embedder
 from syllabus.errors import BadInput
+from syllabus.summaries import ClassifierSummary
 
 HIGH_VALUE = 3  # the paper's "high educational value" cut on the 0-5 scale
 MODELS = ("rf", "logreg", "ensemble")
@@ -247,10 +248,11 @@ class TrainParams(Params):
     tune_threshold: bool = True
 
 
-def train_stage(params: TrainParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
+def train_stage(params: TrainParams, inputs: dict[str, Path | list[Path]], out: Path,
+                ctx: StageContext) -> ClassifierSummary:
     labels = load_labels(stage_file(inputs["labels"], LABELS_FILE), inputs.get("data"))
     classifier = train_classifier(labels, params.embedder, model=params.model, folds=params.folds, seed=ctx.seed,
                                   cache_dir=ctx.run_dir / "cache" / "embeddings", n_jobs=ctx.workers,
                                   tune_threshold=params.tune_threshold)
     classifier.save(Path(out) / CLASSIFIER_FILE)
-    return {"embedder": classifier.embedder_key, **classifier.cv_metrics}
+    return ClassifierSummary(embedder=classifier.embedder_key, **classifier.cv_metrics)

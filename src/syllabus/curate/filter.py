@@ -26,6 +26,7 @@ from syllabus.curate.classifier import EduClassifier
 from syllabus.data.dataset import Dataset, OutputFormat
 from syllabus.errors import BadInput
 from syllabus.scale import run_step
+from syllabus.summaries import FilterSummary, dataset_summary
 
 BINS = 10
 # one classifier per worker process, not per shard; workers outlive a stage, so a retrained file is reloaded
@@ -106,9 +107,9 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
 
     def summary(result: Dataset) -> dict[str, Any]:
         stats = result.stats
-        return {"curate": {"threshold": round(threshold, 4), "keep_fraction": keep_fraction,
-                           "kept": stats.get("forwarded", 0), "total": stats.get("total", 0),
-                           "embedder": model.embedder_key, "histogram": score_histogram(stats)}}
+        return {FilterSummary.kind: FilterSummary(
+            threshold=round(threshold, 4), keep_fraction=keep_fraction, kept=stats.get("forwarded", 0),
+            total=stats.get("total", 0), embedder=model.embedder_key, histogram=score_histogram(stats)).dump()}
 
     return run_step(step, src, out, params=params, workers=workers, executor=executor, address=address,
                     format=format, summary=summary)
@@ -122,11 +123,12 @@ class FilterParams(Params):
     format: OutputFormat = None
 
 
-def filter_stage(params: FilterParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
+def filter_stage(params: FilterParams, inputs: dict[str, Path | list[Path]], out: Path,
+                 ctx: StageContext) -> FilterSummary:
     classifier = params.classifier or inputs.get("classifier")
     if classifier is None:
         raise BadInput("curate.filter needs params.classifier or an input named classifier")
     result = filter_dataset(inputs["data"], stage_file(classifier, CLASSIFIER_FILE), out, threshold=params.threshold,
                             keep_fraction=params.keep_fraction, workers=ctx.workers, executor=ctx.executor,
                             address=ctx.address, batch_size=params.batch_size, format=params.format)
-    return {"records": len(result), **result.manifest["summary"]["curate"]}
+    return dataset_summary(result.manifest)

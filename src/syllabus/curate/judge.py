@@ -23,6 +23,7 @@ from syllabus.curate.features import code_features
 from syllabus.data.dataset import Dataset
 from syllabus.data.files import iter_jsonl, write_jsonl
 from syllabus.errors import BadInput
+from syllabus.summaries import AnnotateSummary
 
 DEFAULT_PROMPT = Path(__file__).with_name("judge_prompt.md")
 SCORE_LINE = re.compile(r"score\W{0,3}\s*([0-5])\b", re.IGNORECASE)
@@ -137,7 +138,7 @@ def stratified_sample(data: Dataset, n: int, seed: int = 0) -> list[dict]:
 
 
 def annotate(data_dir: str | Path, judge, n: int, out_labels: str | Path, *, seed: int = 0,
-             batch_size: int = 64) -> dict[str, Any]:
+             batch_size: int = 64) -> AnnotateSummary:
     """Judge a stratified sample of n records into a labels JSONL; re-running resumes."""
     out_labels = Path(out_labels)
     rows = [row for _, row in iter_jsonl(out_labels)] if out_labels.exists() else []
@@ -154,9 +155,9 @@ def annotate(data_dir: str | Path, judge, n: int, out_labels: str | Path, *, see
     unlabeled = sum(row["score"] is None for row in rows)
     if unlabeled:
         console.print(f"[yellow]{unlabeled} record(s) unlabeled: the judge gave no parseable score[/]")
-    histogram = {str(s): sum(row["score"] == s for row in rows) for s in range(6)}
-    return {"labels": len(rows), "labelled": len(rows) - unlabeled, "unlabeled": unlabeled,
-            "resumed": len(done), "histogram": histogram, **provenance}
+    histogram = {s: sum(row["score"] == s for row in rows) for s in range(6)}
+    return AnnotateSummary(labels=len(rows), labelled=len(rows) - unlabeled, unlabeled=unlabeled, resumed=len(done),
+                           histogram=histogram, **provenance)
 
 
 class AnnotateParams(Params):
@@ -168,7 +169,7 @@ class AnnotateParams(Params):
 
 
 def annotate_stage(params: AnnotateParams, inputs: dict[str, Path | list[Path]], out: Path,
-                   ctx: StageContext) -> dict:
+                   ctx: StageContext) -> AnnotateSummary:
     options = {} if params.judge == "heuristic" else {"model": params.model, "prompt_file": params.prompt,
                                                       "cache_dir": ctx.run_dir / "cache" / "llm"}
     return annotate(inputs["data"], get_judge(params.judge, **options), params.n, Path(out) / LABELS_FILE,

@@ -13,6 +13,7 @@ from syllabus.eval.grade import grade_file
 from syllabus.eval.models import open_model
 from syllabus.eval.probes import run_probes
 from syllabus.eval.run import DEFAULT_TIMEOUT, Sampling, generate_file, nll_file, run_file
+from syllabus.summaries import BenchmarkScores, EvalSummary, GradeSummary, ProbesSummary
 
 
 class EvalParams(Params):
@@ -34,7 +35,7 @@ class EvalParams(Params):
     grade_model: str | None = Field(None, description="the judge's model name at that URL")
 
 
-def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -> EvalSummary:
     """Recipe stage `eval`: per benchmark, OUT/<benchmark>/{samples,results}.jsonl, pass@k and NLL."""
     spec = params.model or inputs.get("model")
     if spec is None:
@@ -42,19 +43,22 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
     model = open_model(str(spec), cache_dir=out / ".llm-cache", batch_size=params.batch_size)
     sampling = Sampling(n=params.n, temperature=params.temperature, top_p=params.top_p,
                         max_new_tokens=params.max_new_tokens, seed=ctx.seed)
-    summary = {}
+    summary = EvalSummary(benchmarks={})
     for benchmark in params.benchmarks:
         scores: dict[str, float] = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit,
                                             ks=params.k, workers=ctx.workers, timeout=params.timeout).pass_at_k
+        nll = None
         if params.nll and hasattr(model, "nll"):
-            scores["nll"] = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
-        summary[benchmark] = scores
+            nll = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
+        summary.benchmarks[benchmark] = BenchmarkScores(
+            pass_at_k={int(key.removeprefix("pass@")): value for key, value in scores.items()}, nll=nll)
     if params.probes:
         samples = generate_file("library_probes", model, out / "probes" / "samples.jsonl", sampling)
-        summary["probes"] = run_probes(samples, out=out / "probes" / "results.jsonl", workers=ctx.workers,
-                                       timeout=params.timeout)
+        summary.probes = ProbesSummary.model_validate(run_probes(
+            samples, out=out / "probes" / "results.jsonl", workers=ctx.workers, timeout=params.timeout))
     if params.grade and "unconventional" in params.benchmarks:
-        summary["grade"] = grade_file(out / "unconventional" / "results.jsonl", judge=params.grade,
-                                      model=params.grade_model, out=out / "unconventional" / "grades.jsonl",
-                                      cache_dir=out / ".llm-cache", workers=ctx.workers, timeout=params.timeout)
+        summary.grade = GradeSummary.model_validate(grade_file(
+            out / "unconventional" / "results.jsonl", judge=params.grade, model=params.grade_model,
+            out=out / "unconventional" / "grades.jsonl", cache_dir=out / ".llm-cache", workers=ctx.workers,
+            timeout=params.timeout))
     return summary

@@ -8,6 +8,7 @@ from syllabus.config import Params, StageContext
 from syllabus.data.files import atomic_write_bytes, atomic_write_text
 from syllabus.report.page import render
 from syllabus.report.run import Run
+from syllabus.summaries import ReportSummary
 
 PAGE = Path("report") / "index.html"
 
@@ -26,10 +27,10 @@ class ReportParams(Params):
     pass
 
 
-def report_stage(params: ReportParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def report_stage(params: ReportParams, inputs: dict, out: Path, ctx: StageContext) -> ReportSummary:
     """Recipe stage: the page goes into the stage's output dir and to RUN_DIR/report/index.html."""
     page = build_report(ctx.run_dir, out / "index.html")
     mirror = Path(ctx.run_dir) / PAGE
     if mirror.resolve() != page.resolve():
         atomic_write_bytes(mirror, page.read_bytes())
-    return {"page": str(mirror), "bytes": page.stat().st_size}
+    return ReportSummary(page=str(mirror), bytes=page.stat().st_size)

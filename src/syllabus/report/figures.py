@@ -45,16 +45,23 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, xlabel: 
     return embed(fig, title)
 
 
-def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], *, title: str, ylabel: str) -> str:
-    """Bars for each group (e.g. benchmark), one bar per series (e.g. checkpoint) side by side."""
-    fig, ax = plt.subplots(figsize=(4.4, 2.8))
+def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str,
+                 ylabel: str) -> str:
+    """Bars for each group (e.g. benchmark), one bar per series (e.g. checkpoint) side by side, each bar
+    labelled with its value (a missing value: no bar); the legend sits below the axes, never over the bars."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
-        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=name)
+        present = [j for j, v in enumerate(values) if v is not None]
+        bars = ax.bar(x[present] + i * width - 0.4 + width / 2, [values[j] for j in present], width, label=name)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
     ax.set_xticks(x, groups)
     ax.set(title=title, ylabel=ylabel)
-    ax.legend(fontsize=8)
+    ax.margins(y=0.15)
+    if len(series) > 1:
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=min(len(series), 4),
+                  frameon=False)
     return embed(fig, title)
 
 
@@ -63,22 +70,24 @@ def histogram(edges: Sequence[float], counts: Sequence[float], *, title: str, xl
     fig, ax = plt.subplots(figsize=(4.4, 2.8))
     edges = np.asarray(edges, dtype=float)
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=COLORS[0], edgecolor="white")
-    if threshold is not None:
-        ax.axvline(threshold, color=COLORS[6], linestyle="--", label=f"threshold {threshold:g}")
-        ax.legend(fontsize=8)
+    if threshold is not None:  # labelled where it is drawn: no legend box over the bars
+        ax.axvline(threshold, color=COLORS[6], linestyle="--")
+        ax.annotate(f"threshold {threshold:.3g}", (threshold, 1), xycoords=("data", "axes fraction"),
+                    xytext=(3, -2), textcoords="offset points", va="top", fontsize=8, color=COLORS[6])
     ax.set(title=title, xlabel=xlabel, ylabel="records")
     return embed(fig, title)
 
 
 def curves(panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], *, xlabel: str) -> str:
-    """One panel per run (e.g. pretrain, finetune), each with named (x, y) series such as loss and val_loss."""
+    """One panel per run (e.g. pretrain, finetune), each with named (x, y) series such as loss and val_loss;
+    the legend sits under each panel."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.2), squeeze=False)
     for ax, (name, series) in zip(axes[0], panels.items()):
         for label, (x, y) in series.items():
             stride = max(1, len(x) // MAX_POINTS)  # more points than pixels only slows drawing
             ax.plot(x[::stride], y[::stride], label=label, marker="o" if len(x) < 20 else None, markersize=3)
-        ax.set(title=name, xlabel=xlabel, ylabel="loss")
-        ax.legend(fontsize=8)
+        ax.set(title=name, xlabel=xlabel, ylabel="loss (nats/token)")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(series), frameon=False)
     fig.tight_layout()
     return embed(fig, "training and validation loss")
 

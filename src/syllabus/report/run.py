@@ -1,67 +1,21 @@
-"""A run dir, read leniently: the report shows whatever each stage left behind and where it came from.
+"""A run dir as the report reads it: every stage's state, its summary read through its model
+(`syllabus.summaries`), and its dataset manifest.
 
-Stage output formats still change, so nothing here insists on a schema: a missing or unreadable file
-reads as absent (and is listed with its problem), and values are looked up by key at any depth of a
-stage's documents. Every lookup returns the file the value came from, so each number on the page
-can name its source.
+A summary that does not fit its model (a run dir from an older syllabus, a hand-edited file) is not
+guessed at: the stage keeps the one-line problem (file, field, what is wrong) and the page shows that
+line where the stage's numbers would be. Every file consulted is recorded with what was wrong with it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
-from syllabus.data.dataset import Dataset
+from syllabus.config import validate
 from syllabus.errors import BadInput
-
-# files a stage may leave in its output dir besides manifest.json, read when present
-KNOWN_FILES = ("summary.json", "metrics.json", "results.json", "report.json", "ablation.json")
-MAX_RECORDS = 200_000  # records streamed for a histogram the stage did not summarize itself
-
-
-def deep_find(obj: Any, keys: tuple[str, ...]) -> Any:
-    """The value of the first of `keys` found in nested dicts, shallowest first; None if none is."""
-    level = [obj]
-    while level:
-        for key in keys:
-            for d in level:
-                if isinstance(d, dict) and d.get(key) is not None:
-                    return d[key]
-        level = [v for d in level if isinstance(d, dict) for v in d.values() if isinstance(v, dict)]
-    return None
-
-
-def flatten(obj: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(path, value) for every scalar leaf of nested dicts; lists count as leaves."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from flatten(value, (*prefix, str(key)))
-    elif prefix:
-        yield prefix, obj
-
-
-def lenient_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    """Objects of a JSONL file, skipping lines that do not parse (a log may be mid-append)."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(obj, dict):
-                    rows.append(obj)
-                    if limit is not None and len(rows) >= limit:
-                        break
-    except OSError:
-        return []
-    return rows
+from syllabus.summaries import SUMMARIES, TRAIN_LOG, Summary, TrainLogLine, read_summary
 
 
 @dataclass
@@ -71,33 +25,10 @@ class Stage:
     status: str  # done / running / not run
     seconds: float | None
     dir: Path
+    state_file: str  # relative to the run dir
     manifest: dict | None
-    documents: list[tuple[str, dict]] = field(default_factory=list)  # (source file, object), most specific first
-
-    def find(self, *keys: str) -> tuple[Any, str | None]:
-        """(value, source file) of the first of `keys` in this stage's documents."""
-        for source, obj in self.documents:
-            value = deep_find(obj, keys)
-            if value is not None:
-                return value, source
-        return None, None
-
-    def leaves(self) -> dict[tuple[str, ...], tuple[Any, str]]:
-        """Every leaf of every document by path, the first document holding a path winning.
-
-        A stage's summary is often repeated in its manifest under another nesting ({"kept": 3} and
-        {"ingest": {"kept": 3}}): a leaf whose last key and value an earlier document had is left out.
-        """
-        out: dict[tuple[str, ...], tuple[Any, str]] = {}
-        seen: set[tuple[str, str]] = set()  # (last key, value) of the documents before this one
-        for source, obj in self.documents:
-            leaves = [(path, value, (path[-1], json.dumps(value, sort_keys=True, default=str)))
-                      for path, value in flatten(obj)]
-            for path, value, key in leaves:
-                if path not in out and key not in seen:
-                    out[path] = (value, source)
-            seen.update(key for _, _, key in leaves)
-        return out
+    summary: Summary | None = None
+    problem: str | None = None  # why the summary could not be read
 
     def is_kind(self, *kinds: str) -> bool:
         return any(self.uses == k or self.uses.startswith(k + ".") for k in kinds)
@@ -132,38 +63,31 @@ class Run:
         self.read[self.rel(path)] = ""
         return value
 
-    def jsonl(self, path: Path) -> list[dict]:
-        rows = lenient_jsonl(path)
-        self.read[self.rel(path)] = "" if rows else "no JSON objects"
+    def train_log(self, stage: Stage) -> list[TrainLogLine]:
+        """The stage's metrics log; a line cut off mid-append (a running stage) is skipped, a wrong one reported."""
+        path = stage.dir / TRAIN_LOG
+        rows: list[TrainLogLine] = []
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return rows
+        for number, line in enumerate(lines, 1):
+            try:
+                rows.append(validate(TrainLogLine, json.loads(line), file=self.rel(path), prefix=f"line {number}"))
+            except json.JSONDecodeError:
+                continue
+            except BadInput as e:
+                self.read[self.rel(path)] = e.line()
+                return rows
+        self.read.setdefault(self.rel(path), "" if rows else "no lines")
         return rows
 
-    def records(self, stage: Stage, limit: int = MAX_RECORDS) -> Iterator[dict]:
-        """A stage's dataset records (at most `limit`), or nothing if it has no readable dataset."""
-        if stage.manifest is None:
-            return
-        try:
-            for i, record in enumerate(Dataset(stage.dir).records()):
-                if i >= limit:
-                    break
-                yield record
-        except (BadInput, OSError, ValueError, zstandard.ZstdError) as e:
-            self.read[self.rel(stage.dir)] = f"unreadable records: {e}"
-
-    def find_jsonl(self, stage: Stage, names: tuple[str, ...], needs: tuple[str, ...]) -> Path | None:
-        """A JSONL file of the stage: one of `names`, else the first whose first row has all of `needs`."""
-        for name in names:
-            if (stage.dir / name).is_file():
-                return stage.dir / name
-        if not stage.dir.is_dir():
-            return None
-        for path in sorted(stage.dir.glob("*.jsonl")) + sorted(stage.dir.glob("*/*.jsonl")):
-            first = lenient_jsonl(path, limit=1)
-            if first and all(k in first[0] for k in needs):
-                return path
-        return None
-
     def using(self, *kinds: str) -> list[Stage]:
-        return [s for s in self.stages if s.is_kind(*kinds)]
+        """The stages of these kinds that have run (with a summary, or the problem that kept it from the page)."""
+        return [s for s in self.stages if s.is_kind(*kinds) and s.status != "not run"]
+
+    def in_recipe(self, *kinds: str) -> bool:
+        return any(s.is_kind(*kinds) for s in self.stages)
 
     def _stages(self) -> list[Stage]:
         specs = [s for s in self.recipe.get("stages") or [] if isinstance(s, dict) and s.get("name")]
@@ -175,30 +99,18 @@ class Run:
         return [self._stage(name, uses.get(name, "")) for name in names]
 
     def _stage(self, name: str, uses: str) -> Stage:
-        state = self.json(self.dir / ".state" / f"{name}.json")
+        state_path = self.dir / ".state" / f"{name}.json"
+        state = self.json(state_path)
         state = state if isinstance(state, dict) else {}
-        out = self.dir / name
-        manifest = self.json(out / "manifest.json")
-        manifest = manifest if isinstance(manifest, dict) else None
+        manifest = self.json(self.dir / name / "manifest.json")
         seconds = state.get("seconds")
-        stage = Stage(
-            name=name,
-            uses=str(state.get("uses") or uses),
-            status=str(state.get("status") or "not run"),
-            seconds=seconds if isinstance(seconds, (int, float)) else None,
-            dir=out,
-            manifest=manifest,
-        )
-        state_rel = self.rel(self.dir / ".state" / f"{name}.json")
-        if isinstance(state.get("summary"), dict):
-            stage.documents.append((state_rel, state["summary"]))
-        for file in KNOWN_FILES:
-            obj = self.json(out / file)
-            if isinstance(obj, dict):
-                stage.documents.append((self.rel(out / file), obj))
-        if manifest is not None:
-            manifest_rel = self.rel(out / "manifest.json")
-            for part in ("summary", "stats"):
-                if isinstance(manifest.get(part), dict):
-                    stage.documents.append((manifest_rel, manifest[part]))
+        stage = Stage(name=name, uses=str(state.get("uses") or uses), status=str(state.get("status") or "not run"),
+                      seconds=seconds if isinstance(seconds, (int, float)) else None, dir=self.dir / name,
+                      state_file=self.rel(state_path), manifest=manifest if isinstance(manifest, dict) else None)
+        if stage.status == "done" and stage.uses in SUMMARIES:
+            try:
+                stage.summary = read_summary(stage.uses, state.get("summary"), file=stage.state_file)
+            except BadInput as e:
+                stage.problem = e.line()
+                self.read[stage.state_file] = e.line()
         return stage

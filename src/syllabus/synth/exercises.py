@@ -26,7 +26,8 @@ from syllabus.data.dataset import Dataset
 from syllabus.errors import BadInput
 from syllabus.llm import Reply
 from syllabus.sandbox import Check, run_programs
-from syllabus.synth.batches import Job, TeacherParams, base_summary, headline, make_client, synthesize
+from syllabus.summaries import ExercisesSummary, dataset_summary
+from syllabus.synth.batches import Job, TeacherParams, base_summary, make_client, synthesize
 from syllabus.synth.diversity import coverage
 
 PROMPT = '''Write one Python exercise for a student learning basic coding concepts.
@@ -181,17 +182,16 @@ def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 
         dedup_threshold=params.dedup_threshold, format=params.format or "jsonl.zst", workers=workers,
         executor=executor, address=address)
     dataset = writer.close()
-    summary = base_summary(dataset, params, client, stopped)
     records = list(dataset.records())
     asked = {(job.meta["topic"], job.meta["function_name"]) for job in jobs}
-    summary["verified"] = dataset.stats.get("verified", 0)
-    summary["coverage"] = {"names": coverage((r["function_name"] for r in records), {n for _, n in asked}),
-                           "topics": coverage((r["topic"] for r in records), {t for t, _ in asked}),
-                           "vocabulary": len(names)}
-    return writer.close({"synth.exercises": summary})
+    summary = ExercisesSummary(
+        **base_summary(dataset, params, client, stopped), verified=dataset.stats.get("verified", 0),
+        coverage={"names": coverage((r["function_name"] for r in records), {n for _, n in asked}),
+                  "topics": coverage((r["topic"] for r in records), {t for t, _ in asked}),
+                  "vocabulary": len(names)})
+    return writer.close({summary.kind: summary.dump()})
 
 
-def exercises_stage(params: ExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def exercises_stage(params: ExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> ExercisesSummary:
     dataset = synth_exercises(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
-    summary = dataset.manifest["summary"]["synth.exercises"]
-    return headline(summary)
+    return dataset_summary(dataset.manifest)

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 from syllabus.config import StageContext, load_yaml, validate
 from syllabus.data.dataset import Dataset
 from syllabus.llm import Reply
-from syllabus.synth.batches import Job, TeacherParams, base_summary, headline, make_client, synthesize
+from syllabus.summaries import TextbookSummary, dataset_summary
+from syllabus.synth.batches import Job, TeacherParams, base_summary, make_client, synthesize
 from syllabus.synth.diversity import coverage
 
 PROMPT = """Write one section of a Python textbook.
@@ -117,16 +118,16 @@ def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
         accept=accept_sections, batch_size=params.batch_size, dedup_threshold=params.dedup_threshold,
         format=params.format or "jsonl.zst")
     dataset = writer.close()
-    summary = base_summary(dataset, params, client, stopped)
     records = list(dataset.records())
-    summary["code_blocks"] = {"total": dataset.stats.get("code_blocks", 0),
-                              "in_kept_sections": sum(r["code_blocks"] for r in records)}
-    summary["coverage"] = {"topics": coverage((r["topic"] for r in records), topics),
-                           "audiences": coverage((r["audience"] for r in records), audiences),
-                           "styles": coverage((r["style"] for r in records), styles)}
-    return writer.close({"synth.textbook": summary})
+    summary = TextbookSummary(
+        **base_summary(dataset, params, client, stopped),
+        code_blocks={"total": dataset.stats.get("code_blocks", 0),
+                     "in_kept_sections": sum(r["code_blocks"] for r in records)},
+        coverage={"topics": coverage((r["topic"] for r in records), topics),
+                  "audiences": coverage((r["audience"] for r in records), audiences),
+                  "styles": coverage((r["style"] for r in records), styles)})
+    return writer.close({summary.kind: summary.dump()})
 
 
-def textbook_stage(params: TextbookParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
-    summary = synth_textbook(params, out).manifest["summary"]["synth.textbook"]
-    return headline(summary)
+def textbook_stage(params: TextbookParams, inputs: dict, out: Path, ctx: StageContext) -> TextbookSummary:
+    return dataset_summary(synth_textbook(params, out).manifest)

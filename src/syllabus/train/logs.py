@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from syllabus.data.files import atomic_write_text
+from syllabus.summaries import TRAIN_LOG
 
 # metrics.jsonl key -> TensorBoard / W&B tag
 SCALARS = {
@@ -38,7 +39,7 @@ class TrainingLog:
     def __init__(self, out: Path, report_to: list[str], *, enabled: bool, resume_step: int,
                  run_config: dict[str, Any]):
         self.enabled = enabled
-        self.metrics_path = out / "metrics.jsonl"
+        self.metrics_path = out / TRAIN_LOG
         self.tensorboard = self.wandb = None
         if not enabled:
             return

@@ -31,6 +31,7 @@ from syllabus.config import Params, StageContext
 from syllabus.console import console, progress_bar
 from syllabus.data.files import atomic_write_json, read_json, sha256_file
 from syllabus.errors import BadInput
+from syllabus.summaries import FinetuneSummary, TrainSummary
 from syllabus.train.checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
 from syllabus.train.config import TrainConfig, config_from_dict
 from syllabus.train.data import PackedData
@@ -369,14 +370,14 @@ def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]],
 
 
 def pretrain_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]], out: Path,
-                   ctx: StageContext) -> dict:
+                   ctx: StageContext) -> TrainSummary:
     """Recipe stage `train.pretrain`: inputs `data` (packed dir)."""
-    return _train_stage(params, inputs, out, ctx)
+    return TrainSummary(**_train_stage(params, inputs, out, ctx))
 
 
 def finetune_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]], out: Path,
-                   ctx: StageContext) -> dict:
+                   ctx: StageContext) -> FinetuneSummary:
     """Recipe stage `train.finetune`: inputs `data` (packed exercises) and `init` (the pretrained model dir)."""
     if "init" not in inputs:
         raise BadInput(f"{ctx.stage}: train.finetune needs input 'init' (the pretrained model dir)")
-    return _train_stage(params, inputs, out, ctx)
+    return FinetuneSummary(**_train_stage(params, inputs, out, ctx))

@@ -39,6 +39,7 @@ from syllabus.data.dataset import Dataset, record_id
 from syllabus.data.files import atomic_path, atomic_write_json, read_json, sha256_file
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
+from syllabus.summaries import PackSummary, TokenizerSummary
 
 META = "meta.json"
 ENCODE_BATCH = 256
@@ -238,7 +239,8 @@ def pack(
     return meta
 
 
-def pack_stage(params: PackParams, inputs: dict[str, Path | list[Path]], out: Path, ctx: StageContext) -> dict:
+def pack_stage(params: PackParams, inputs: dict[str, Path | list[Path]], out: Path,
+               ctx: StageContext) -> PackSummary:
     """Recipe stage `train.pack`: inputs `data` (one or a list of dataset dirs) and `tokenizer`."""
     data = inputs.get("data")
     if data is None or "tokenizer" not in inputs:
@@ -246,5 +248,20 @@ def pack_stage(params: PackParams, inputs: dict[str, Path | list[Path]], out: Pa
     datasets = data if isinstance(data, list) else [data]
     meta = pack(datasets, inputs["tokenizer"], out, params, workers=ctx.workers, executor=ctx.executor,
                 address=ctx.address)
-    return {"train_tokens": meta["train_tokens"], "val_tokens": meta["val"]["tokens"],
-            "sequences": sum(s["sequences"] for s in meta["sources"]), "vocab_size": meta["vocab_size"]}
+    return PackSummary(train_tokens=meta["train_tokens"], val_tokens=meta["val"]["tokens"],
+                       sequences=sum(s["sequences"] for s in meta["sources"]), seq_len=meta["seq_len"],
+                       vocab_size=meta["vocab_size"])
+
+
+class TokenizerParams(Params):
+    vocab_size: int = 4096
+    min_frequency: int = 2
+
+
+def tokenizer_stage(params: TokenizerParams, inputs: dict, out: Path, ctx: StageContext) -> TokenizerSummary:
+    """Recipe stage `tokenizer.train`: a byte-level BPE trained on the `data` input dataset dir(s)."""
+    from syllabus.tokenizer import TOKENIZER_FILE, train_tokenizer
+
+    data = inputs["data"] if isinstance(inputs["data"], list) else [inputs["data"]]
+    tokenizer = train_tokenizer(data, params.vocab_size, out, params.min_frequency)
+    return TokenizerSummary(vocab_size=tokenizer.vocab_size, path=str(Path(out) / TOKENIZER_FILE))
