@@ -119,6 +119,8 @@ class BenchmarkScores(Summary):
                                        FRACTION)
     nll: float | None = stat("canonical-solution NLL", "mean negative log-likelihood per token of the benchmark's "
                              "reference solutions (lower is better)", "nats/token", None)
+    tasks: int | None = stat("tasks", "benchmark tasks with samples: pass@k is over these", "tasks", None)
+    samples: int | None = stat("samples", "completions generated and executed", "samples", None)
 
 
 # ── one summary per stage kind, in recipe order ───────────────────────────────────────────────

@@ -45,13 +45,14 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
                         max_new_tokens=params.max_new_tokens, seed=ctx.seed)
     summary = EvalSummary(benchmarks={})
     for benchmark in params.benchmarks:
-        scores: dict[str, float] = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit,
-                                            ks=params.k, workers=ctx.workers, timeout=params.timeout).pass_at_k
+        scores = run_file(benchmark, model, out / benchmark, sampling, limit=params.limit, ks=params.k,
+                          workers=ctx.workers, timeout=params.timeout)
         nll = None
         if params.nll and hasattr(model, "nll"):
             nll = nll_file(benchmark, model, limit=params.limit, out=out / benchmark / "nll.jsonl")["nll"]
         summary.benchmarks[benchmark] = BenchmarkScores(
-            pass_at_k={int(key.removeprefix("pass@")): value for key, value in scores.items()}, nll=nll)
+            pass_at_k={int(key.removeprefix("pass@")): value for key, value in scores.pass_at_k.items()}, nll=nll,
+            tasks=scores.tasks, samples=scores.samples)
     if params.probes:
         samples = generate_file("library_probes", model, out / "probes" / "samples.jsonl", sampling)
         summary.probes = ProbesSummary.model_validate(run_probes(
