@@ -132,6 +132,7 @@ def test_dry_run_of_phi1_states_world_size_gpu_hours_wall_time_and_dollars(tmp_p
     assert rows["textbook"][-1] == "≤ $1,425 (budget cap $2,000)"
     assert rows["labels"][-2].startswith("judge gpt-4o: 100,000 calls")
     assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $2,589" in result.stderr
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
 
 
 def test_dry_run_says_when_a_price_or_a_gpu_is_unknown(tmp_path, cli):

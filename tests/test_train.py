@@ -433,3 +433,11 @@ def test_hf_dir_runs_in_transformers_stops_at_eos_and_evaluates_like_the_model_d
               for name, model_dir in (("ours", out), ("hf", hf_dir))]
     assert scores[0] == scores[1] > 0  # the tiny model writes `return x + 1` for a few
     assert (tmp_path / "ours" / "samples.jsonl").read_text() == (tmp_path / "hf" / "samples.jsonl").read_text()
+
+
+def test_gpu_check_without_a_gpu_says_so_in_one_line():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py")], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src"),
+                                                         "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0 and result.stdout.startswith("gpu_check: no CUDA GPU visible")
+    assert result.stdout.count("\n") == 1

@@ -69,14 +69,19 @@ def wrap_model(model: nn.Module, strategy: str, env: DistEnv) -> nn.Module:
     if not env.distributed:
         return model
     if strategy == "fsdp":
-        from torch.distributed.fsdp import fully_shard
-
-        for module in model.modules():
-            if isinstance(module, nn.ModuleList):
-                for block in module:
-                    fully_shard(block)
-        return fully_shard(model)
+        return shard_model(model)
     return nn.parallel.DistributedDataParallel(model, device_ids=[env.device] if env.device.type == "cuda" else None)
+
+
+def shard_model(model: nn.Module) -> nn.Module:
+    """FSDP2 over the current process group: each transformer block a shard group, the rest one more."""
+    from torch.distributed.fsdp import fully_shard
+
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList):
+            for block in module:
+                fully_shard(block)
+    return fully_shard(model)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
