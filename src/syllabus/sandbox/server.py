@@ -398,6 +398,14 @@ class Checker:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return line + b"\n", False
 
+    def close(self) -> None:
+        """Ask the checker to end and wait for it (which also counts its CPU time in the
+        server's, and so in the pool's, getrusage(RUSAGE_CHILDREN))."""
+        if self.pid is not None:
+            self.sock.close()
+            os.waitpid(self.pid, 0)
+            self.pid = self.sock = None
+
     def stop(self) -> None:
         if self.pid is not None:
             for kill in (os.killpg, os.kill):
@@ -494,6 +502,7 @@ def serve(config: dict) -> None:
             reply = run_trusted(request, os.path.join(scratch, str(n)), config, checker)
         stdout.write(verdict_line(reply["result"], reply["output"]))
         stdout.flush()
+    checker.close()
 
 
 def run_trusted(request: dict, workdir: str, config: dict, checker: Checker) -> dict:
