@@ -90,6 +90,31 @@ def check(candidate):
 check(scale)
 """
 
+# Run through both ends of a check in the server (the candidate's end in a thread), so that the
+# interpreter has specialized that code before any fork: a child that did it would copy the pages.
+WARMUP_CHECK = (
+    "def echo(x):\n    return x\n",
+    "for value in [1, 2.5, 'a', None, True, [1, 2], (1, 'b'), {'k': [1]}, {3}, frozenset(), b'x'] * 4:\n"
+    "    assert echo(value) == value\n",
+)
+
+
+def warm_up_checks() -> None:
+    import threading
+
+    calls_r, calls_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    candidate = threading.Thread(target=remote.serve_calls, args=(WARMUP_CHECK[0], remote.Channel(calls_r, replies_w)))
+    candidate.start()
+    result = remote.run_check("", WARMUP_CHECK[1], {"echo": False}, remote.Channel(replies_r, calls_w))
+    os.close(calls_w)
+    candidate.join()
+    for fd in (calls_r, replies_r, replies_w):
+        os.close(fd)
+    if result != "passed":
+        raise RuntimeError(f"sandbox checks do not work here: {result}")
+
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
@@ -486,6 +511,7 @@ def serve(config: dict) -> None:
         __import__(name)
     confine_server(config["memory_mb"])
     exec(WARMUP, {})
+    warm_up_checks()
     gc.freeze()  # forked children then leave the server's objects (and pages) alone
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(json.dumps({"isolation": isolation}).encode() + b"\n")
