@@ -56,7 +56,7 @@ def number(value: Any, unit: str = "") -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if unit == FRACTION and isinstance(value, (int, float)):
-        return f"{value:.1%}" if value >= 0.001 or value == 0 else f"{value:.2g}"
+        return f"{value:.1%}" if value >= 0.001 or value == 0 else "< 0.1%"
     if isinstance(value, int):
         text = f"{value:,}"
     elif isinstance(value, float):
