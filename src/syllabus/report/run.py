@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syllabus.config import validate
+from pydantic import ValidationError
+
+from syllabus.config import validation_error_line
 from syllabus.errors import BadInput
 from syllabus.summaries import SUMMARIES, TRAIN_LOG, Summary, TrainLogLine, read_summary
 
@@ -65,7 +67,7 @@ class Run:
 
     def train_log(self, stage: Stage) -> list[TrainLogLine]:
         """The stage's metrics log; a line cut off mid-append (a running stage) is skipped, a wrong one reported."""
-        path = stage.dir / TRAIN_LOG
+        path, file = stage.dir / TRAIN_LOG, self.rel(stage.dir / TRAIN_LOG)
         rows: list[TrainLogLine] = []
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -73,13 +75,13 @@ class Run:
             return rows
         for number, line in enumerate(lines, 1):
             try:
-                rows.append(validate(TrainLogLine, json.loads(line), file=self.rel(path), prefix=f"line {number}"))
+                rows.append(TrainLogLine.model_validate(json.loads(line)))
             except json.JSONDecodeError:
                 continue
-            except BadInput as e:
-                self.read[self.rel(path)] = e.line()
+            except ValidationError as e:
+                self.read[file] = f"{file}: {validation_error_line(e, f'line {number}')}"
                 return rows
-        self.read.setdefault(self.rel(path), "" if rows else "no lines")
+        self.read.setdefault(file, "" if rows else "no lines")
         return rows
 
     def using(self, *kinds: str) -> list[Stage]:
