@@ -1,9 +1,11 @@
 """The report page: one section per part of the recipe, rendered from the stages' summaries.
 
 Each section is a `Section` below (its title, one sentence of what it shows, the stage kinds it
-reads, and a function that turns the run into the section's figures) plus one macro of the same
-name in `templates/sections.html.j2`, which lays out the stages' named numbers. Adding a section
-is one entry in SECTIONS, one macro, and the summary model its stage writes.
+reads, and optionally a function that prepares its figures and tables from the run) plus one macro
+of the same name in `templates/sections.html.j2`, which lays out the stages' named numbers
+(`fact_table(facts(stage.summary, "field", ...))` shows each field's label, value, unit and
+meaning). Adding a section is one entry in SECTIONS, one macro, and the summary model its stage
+writes in `syllabus.summaries`.
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ class Section:
     title: str
     meaning: str  # one sentence: what the section tells a reader
     kinds: tuple[str, ...]  # the stage kinds it reads ("" for every stage)
-    figures: Callable[[Run], dict[str, Any]] = lambda run: {}
+    prepare: Callable[[Run], dict[str, Any]] = lambda run: {}  # figures and tables its macro shows
 
 
 @dataclass
 class Rendered:
     section: Section
     stages: list[Stage]  # the stages of its kinds that ran
-    figures: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)  # what `prepare` made
     empty: str | None = None  # why there is nothing to show
     error: str | None = None  # a bug while building it; the rest of the page still renders
 
@@ -226,10 +228,8 @@ def build(run: Run, section: Section) -> Rendered:
     if section.kinds != ("",) and not stages:
         pending = [s.name for s in run.stages if s.is_kind(*section.kinds)]
         return Rendered(section, [], empty=f"not run yet: {', '.join(pending)} has not finished.")
-    if section.id == "graded" and not any(s.summary and (s.summary.grade or s.summary.probes) for s in stages):
-        return Rendered(section, stages, empty="not produced by this run: no eval stage asked for probes or a grade.")
     try:
-        return Rendered(section, stages, section.figures(run))
+        return Rendered(section, stages, section.prepare(run))
     except Exception as e:  # noqa: BLE001 -- a bug in one section must not cost the whole page
         return Rendered(section, stages, error=repr(e))
 
