@@ -141,8 +141,9 @@ def score_table(arms: dict[str, dict[str, BenchmarkScores]]) -> ScoreTable:
                         key=lambda b: (BENCHMARKS.index(b) if b in BENCHMARKS else len(BENCHMARKS), b))
     rows = []
     for benchmark in benchmarks:
-        rows.append((benchmark, "tasks", "tasks",
-                     [s[benchmark].tasks if benchmark in s else None for s in arms.values()]))
+        tasks = [s[benchmark].tasks if benchmark in s else None for s in arms.values()]
+        if any(t is not None for t in tasks):
+            rows.append((benchmark, "tasks", "tasks", tasks))
         ks = sorted({k for scores in arms.values() if benchmark in scores for k in scores[benchmark].pass_at_k})
         for k in ks:
             rows.append((benchmark, f"pass@{k}", FRACTION,
