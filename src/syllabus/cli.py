@@ -211,13 +211,19 @@ def curate_annotate(
     prompt: Annotated[Optional[Path], typer.Option(help="Judge prompt file with a {code} placeholder.")] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Reply cache dir.")] = None,
+    budget_usd: BudgetOpt = None,
+    prices: PricesOpt = None,
+    mode: ModeOpt = None,
 ) -> None:
     """Rate the educational value (0-5) of sampled records with an LLM or heuristic judge."""
+    from syllabus.config import validate
     from syllabus.curate.judge import annotate, get_judge
+    from syllabus.llm.spend import SpendParams
 
     _register_offline_teachers(judge)
+    spend = validate(SpendParams, _spend(budget_usd=budget_usd, prices=prices, mode=mode), file=None)
     options = {} if judge == "heuristic" else {"model": model, "prompt_file": prompt, "concurrency": concurrency,
-                                               "cache_dir": cache_dir}
+                                               "cache_dir": cache_dir, "spend": spend}
     _print_json({"out": str(out), **annotate(data, get_judge(judge, **options), n, out, seed=seed).dump()})
 
 
@@ -280,22 +286,30 @@ TeacherOpt = Annotated[Optional[list[str]], typer.Option(
 ModelOpt = Annotated[Optional[str], typer.Option(help="Model name sent to the server.")]
 NOpt = Annotated[Optional[int], typer.Option("--n", help="Prompts to send.")]
 ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="Requests in flight at once, per teacher server.")]
-BudgetOpt = Annotated[Optional[float], typer.Option(help="Stop cleanly before spending more than this many USD.")]
+BudgetOpt = Annotated[Optional[float], typer.Option(
+    "--budget-usd", help="Stop cleanly before spending more than this many USD (the model's price must be known).")]
 CacheOpt = Annotated[Optional[Path], typer.Option(help="Reply cache dir (default: OUT/llm-cache).")]
 BatchOpt = Annotated[Optional[int], typer.Option(help="Prompts per output shard.")]
 TemperatureOpt = Annotated[Optional[float], typer.Option()]
 MaxTokensOpt = Annotated[Optional[int], typer.Option()]
 SeedOpt = Annotated[Optional[int], typer.Option()]
-PricesOpt = Annotated[Optional[str], typer.Option(help="USD per million prompt,completion tokens, e.g. 0.5,1.5.")]
+PricesOpt = Annotated[Optional[str], typer.Option(
+    help="The model's USD per million input,output tokens, e.g. 0.5,1.5 (overrides the price table).")]
+ModeOpt = Annotated[Optional[str], typer.Option(help="online, or batch: the OpenAI Batch API (half price, within 24 h).")]
+
+
+def _spend(**options: object) -> dict:
+    """The SpendParams keys given on the command line (budget_usd, prices, mode)."""
+    if options.get("prices") is not None:
+        options["prices"] = options["prices"].split(",")
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _teacher_params(**options: object) -> dict:
-    options["budget_usd"] = options.pop("budget")
     if options["teacher"] == []:
         options["teacher"] = None
-    if options["prices"] is not None:
-        options["prices"] = options["prices"].split(",")
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None}
+    spend = _spend(budget_usd=options.pop("budget_usd"), prices=options.pop("prices"), mode=options.pop("mode"))
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None} | spend
 
 
 def _synth_result(dataset, key: str) -> None:
@@ -311,7 +325,7 @@ def synth_textbook(
     model: ModelOpt = None,
     n: NOpt = None,
     concurrency: ConcurrencyOpt = None,
-    budget: BudgetOpt = None,
+    budget_usd: BudgetOpt = None,
     topics: Annotated[Optional[Path], typer.Option(help="Topic tree YAML (default: the packaged one).")] = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
@@ -319,6 +333,7 @@ def synth_textbook(
     seed: SeedOpt = None,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
+    mode: ModeOpt = None,
     format: FormatOpt = None,
 ) -> None:
     """Write textbook sections with a teacher LLM over a topic x audience x style grid."""
@@ -326,9 +341,9 @@ def synth_textbook(
     from syllabus.synth.textbook import TextbookParams, synth_textbook
 
     params = validate(TextbookParams, _teacher_params(
-        teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, topics=topics,
+        teacher=teacher, model=model, n=n, concurrency=concurrency, budget_usd=budget_usd, topics=topics,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, cache_dir=cache_dir,
-        prices=prices, format=format), file=None)
+        prices=prices, mode=mode, format=format), file=None)
     _synth_result(synth_textbook(params, out), "synth.textbook")
 
 
@@ -339,7 +354,7 @@ def synth_exercises(
     model: ModelOpt = None,
     n: NOpt = None,
     concurrency: ConcurrencyOpt = None,
-    budget: BudgetOpt = None,
+    budget_usd: BudgetOpt = None,
     names: Annotated[Optional[Path], typer.Option(help="Function-name vocabulary, `topic: name` lines.")] = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
@@ -349,6 +364,7 @@ def synth_exercises(
     timeout: Annotated[Optional[float], typer.Option(help="Seconds a solution may run against its tests.")] = None,
     cache_dir: CacheOpt = None,
     prices: PricesOpt = None,
+    mode: ModeOpt = None,
     parallel_batches: Annotated[int, typer.Option(
         help="Batches verified at once, each with its own --workers sandbox processes (with --address: the cluster's CPUs).")] = 1,
     executor: ExecutorOpt = "local",
@@ -360,9 +376,9 @@ def synth_exercises(
     from syllabus.synth.exercises import ExercisesParams, synth_exercises
 
     params = validate(ExercisesParams, _teacher_params(
-        teacher=teacher, model=model, n=n, concurrency=concurrency, budget=budget, names=names,
+        teacher=teacher, model=model, n=n, concurrency=concurrency, budget_usd=budget_usd, names=names,
         temperature=temperature, max_tokens=max_tokens, batch_size=batch_size, seed=seed, workers=workers,
-        timeout=timeout, cache_dir=cache_dir, prices=prices, format=format), file=None)
+        timeout=timeout, cache_dir=cache_dir, prices=prices, mode=mode, format=format), file=None)
     _synth_result(synth_exercises(params, out, workers=parallel_batches, executor=executor, address=address),
                   "synth.exercises")
 
@@ -664,17 +680,22 @@ def eval_grade(
     out: Annotated[Optional[Path], typer.Option(help="Graded JSONL (default: SAMPLES_graded.jsonl).")] = None,
     concurrency: Annotated[int, typer.Option(help="Judge requests in flight.")] = 8,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Judge reply cache (default: OUT.llm-cache).")] = None,
-    budget_usd: Annotated[Optional[float], typer.Option(help="Stop spending on the judge past this many dollars.")] = None,
+    budget_usd: BudgetOpt = None,
+    prices: PricesOpt = None,
+    mode: ModeOpt = None,
     workers: Annotated[Optional[int], typer.Option(help="Sandbox workers, if the samples must be executed.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per sample, if executed.")] = 3.0,
 ) -> None:
     """Judge-graded understanding score (0-10) of solutions, reported next to pass@1."""
+    from syllabus.config import validate
     from syllabus.eval.grade import grade_file
+    from syllabus.llm.spend import SpendParams
 
     _register_offline_teachers(judge)
+    spend = validate(SpendParams, _spend(budget_usd=budget_usd, prices=prices, mode=mode), file=None)
     _print_json(grade_file(samples, judge=judge, rubric_path=rubric, benchmark=benchmark, problems_path=problems,
                            out=out, model=model, concurrency=concurrency, cache_dir=cache_dir,
-                           budget_usd=budget_usd, workers=workers, timeout=timeout))
+                           spend=spend, workers=workers, timeout=timeout))
 
 
 @eval_app.command("probes")

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from syllabus.config import Params, StageContext
+from syllabus.config import StageContext
 from syllabus.console import console, track
 from syllabus.curate import LABELS_FILE
 from syllabus.curate.features import code_features
 from syllabus.data.dataset import Dataset
 from syllabus.data.files import iter_jsonl, write_jsonl
 from syllabus.errors import BadInput
+from syllabus.llm.spend import SpendParams
 from syllabus.summaries import AnnotateSummary
 
 DEFAULT_PROMPT = Path(__file__).with_name("judge_prompt.md")
@@ -80,7 +81,7 @@ class LLMJudge:
 
     def __init__(self, endpoint: str, *, model: str | None = None, prompt_file: str | Path | None = None,
                  retries: int = 2, concurrency: int = 8, cache_dir: str | Path | None = None,
-                 budget_usd: float | None = None):
+                 spend: SpendParams | None = None):
         from syllabus.llm import LLMClient
 
         path = Path(prompt_file) if prompt_file else DEFAULT_PROMPT
@@ -90,7 +91,8 @@ class LLMJudge:
         if "{code}" not in self.template:
             raise BadInput("judge prompt has no {code} placeholder", file=path)
         self.prompt_hash = hashlib.sha256(self.template.encode()).hexdigest()[:16]
-        self.client = LLMClient(endpoint, model, concurrency=concurrency, cache_dir=cache_dir, budget_usd=budget_usd)
+        self.client = LLMClient(endpoint, model, concurrency=concurrency, cache_dir=cache_dir,
+                                **(spend or SpendParams()).client_options())
         self.name, self.model, self.retries = endpoint, self.client.model, retries
 
     def judge_many(self, texts: Sequence[str]) -> list[Judgement]:
@@ -160,7 +162,7 @@ def annotate(data_dir: str | Path, judge, n: int, out_labels: str | Path, *, see
                            histogram=histogram, **provenance)
 
 
-class AnnotateParams(Params):
+class AnnotateParams(SpendParams):
     judge: str = "heuristic"
     n: int = 200
     model: str | None = None
@@ -171,6 +173,6 @@ class AnnotateParams(Params):
 def annotate_stage(params: AnnotateParams, inputs: dict[str, Path | list[Path]], out: Path,
                    ctx: StageContext) -> AnnotateSummary:
     options = {} if params.judge == "heuristic" else {"model": params.model, "prompt_file": params.prompt,
-                                                      "cache_dir": ctx.run_dir / "cache" / "llm"}
+                                                      "cache_dir": ctx.run_dir / "cache" / "llm", "spend": params}
     return annotate(inputs["data"], get_judge(params.judge, **options), params.n, Path(out) / LABELS_FILE,
                     seed=params.seed)

@@ -27,6 +27,7 @@ from syllabus.errors import BadInput
 from syllabus.eval.run import DEFAULT_TIMEOUT, execute, load_problems, read_samples
 from syllabus.eval.run import score as pass_scores
 from syllabus.llm import LLMClient
+from syllabus.llm.spend import SpendParams
 
 OFFLINE = "offline"
 OFFLINE_NOTE = ("offline judge: no model graded these solutions; the score is the test result "
@@ -115,7 +116,7 @@ def read_rubric(path: str | Path | None) -> str:
 def grade_file(samples_path: str | Path, *, judge: str, rubric_path: str | Path | None = None,
                benchmark: str = "unconventional", problems_path: str | Path | None = None,
                out: str | Path | None = None, model: str | None = None, concurrency: int = 8,
-               cache_dir: str | Path | None = None, budget_usd: float | None = None,
+               cache_dir: str | Path | None = None, spend: SpendParams | None = None,
                workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
     """Grade a samples file (or the results file of `eval execute`, whose verdicts are reused).
 
@@ -123,21 +124,22 @@ def grade_file(samples_path: str | Path, *, judge: str, rubric_path: str | Path 
     SAMPLES_graded.jsonl) and returns the summary: mean score of the graded samples next to pass@1.
     """
     rubric = read_rubric(rubric_path)
+    out = Path(out) if out else Path(f"{samples_path}_graded.jsonl")
+    client = None if judge == OFFLINE else LLMClient(  # a budget it cannot price is refused before any work
+        judge, model=model, concurrency=concurrency, cache_dir=cache_dir or f"{out}.llm-cache",
+        **(spend or SpendParams()).client_options())
     samples = read_samples(samples_path, load_problems(benchmark, problems_path))
     if all(isinstance(s.record.get("passed"), bool) for s in samples):
         results = [s.record for s in samples]
     else:
         results = execute(samples, workers=workers, timeout=timeout)
-    out = Path(out) if out else Path(f"{samples_path}_graded.jsonl")
 
     summary: dict = {"benchmark": str(problems_path or benchmark), "judge": judge}
-    if judge == OFFLINE:
+    if client is None:
         grades = [Grade(10.0 if r["passed"] else 0.0, OFFLINE_NOTE, 0) for r in results]
         summary["note"] = OFFLINE_NOTE
         console.print(f"[yellow]{OFFLINE_NOTE}[/yellow]", soft_wrap=True)
     else:
-        client = LLMClient(judge, model=model, concurrency=concurrency, budget_usd=budget_usd,
-                           cache_dir=cache_dir or f"{out}.llm-cache")
         grades = grade_with_judge(client, rubric, [(s.problem, s.record["completion"]) for s in samples])
         summary["model"] = client.model
         summary["llm"] = client.ledger.as_dict()

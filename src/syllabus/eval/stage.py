@@ -13,10 +13,11 @@ from syllabus.eval.grade import grade_file
 from syllabus.eval.models import open_model
 from syllabus.eval.probes import run_probes
 from syllabus.eval.run import DEFAULT_TIMEOUT, Sampling, generate_file, nll_file, run_file
+from syllabus.llm.spend import SpendParams
 from syllabus.summaries import BenchmarkScores, EvalSummary, GradeSummary, ProbesSummary
 
 
-class EvalParams(Params):
+class EvalParams(SpendParams):  # budget_usd, prices, mode: what the grade judge may spend, and how
     """Recipe params of the `eval` stage: input `model` (a model dir), or `model` here (a dir or URL)."""
 
     benchmarks: list[str] = ["humaneval", "mbpp"]
@@ -61,5 +62,5 @@ def eval_stage(params: EvalParams, inputs: dict, out: Path, ctx: StageContext) -
         summary.grade = GradeSummary.model_validate(grade_file(
             out / "unconventional" / "results.jsonl", judge=params.grade, model=params.grade_model,
             out=out / "unconventional" / "grades.jsonl", cache_dir=out / ".llm-cache", workers=ctx.workers,
-            timeout=params.timeout))
+            timeout=params.timeout, spend=params))
     return summary

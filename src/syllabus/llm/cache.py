@@ -57,6 +57,8 @@ class ReplyCache:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+        # Batch API batches created and not yet collected: a re-run polls them rather than paying again
+        self.db.execute("CREATE TABLE IF NOT EXISTS open_batches (id TEXT PRIMARY KEY, keys TEXT NOT NULL)")
         self.db.commit()
         self.pending: list[tuple[str, str]] = []  # rows of this turn, written by `commit`
         self._commit: asyncio.Future | None = None
@@ -69,6 +71,19 @@ class ReplyCache:
             rows = self.db.execute(f"SELECT key, reply FROM replies WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             found.update((key, orjson.loads(reply)) for key, reply in rows)
         return found
+
+    def add_batch(self, batch_id: str, keys: list[str]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO open_batches VALUES (?, ?)", (batch_id, orjson.dumps(keys).decode()))
+        self.db.commit()
+
+    def open_batches(self) -> list[tuple[str, list[str]]]:
+        """(batch id, request keys) of the batches created and not yet collected, oldest first."""
+        rows = self.db.execute("SELECT id, keys FROM open_batches ORDER BY rowid")
+        return [(batch_id, orjson.loads(keys)) for batch_id, keys in rows]
+
+    def close_batch(self, batch_id: str) -> None:
+        self.db.execute("DELETE FROM open_batches WHERE id = ?", (batch_id,))
+        self.db.commit()
 
     def put(self, key: str, reply: dict) -> None:
         """Add a row to write at the next `commit`."""

@@ -38,7 +38,7 @@ import os
 import random
 import signal
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,11 @@ from typing import Any
 from syllabus.console import progress_bar
 from syllabus.errors import BadInput
 from syllabus.llm.backends import open_backend
+from syllabus.llm.batch import run_batches
 from syllabus.llm.cache import Ledger, ReplyCache, cache_row
-from syllabus.llm.prices import Price
-from syllabus.llm.request import Backend, Fatal, Messages, Reply, Request, Retryable, estimate_tokens
-from syllabus.llm.routing import split_endpoints
-
-BUDGET_EXHAUSTED = "budget exhausted"
+from syllabus.llm.prices import Price, PriceSpec, price_of, price_table
+from syllabus.llm.request import BUDGET_EXHAUSTED, Backend, Fatal, Messages, Reply, Request, Retryable, estimate_tokens
+from syllabus.llm.routing import HTTPBackend, split_endpoints
 
 
 def event_loop() -> asyncio.Runner:
@@ -83,7 +82,9 @@ class LLMClient:
         concurrency: int = 8,
         cache_dir: str | Path | None = None,
         budget_usd: float | None = None,
-        prices: tuple[float, float] | Price | None = None,
+        prices: Price | PriceSpec | Mapping[str, PriceSpec] | None = None,
+        mode: str = "online",
+        batch_poll_s: float = 30.0,
         api_key: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 6,
@@ -105,10 +106,21 @@ class LLMClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        # None: unknown (a model the price table does not name). It bills nothing here, so a budget
-        # cannot bind; callers warn (synth) until unknown prices are refused.
-        self.price: Price | None = (prices if isinstance(prices, Price) else Price(*prices)) if prices \
-            else self.backend.price
+        # None: unknown (a model the price table does not name): a budget could not bind, so it is refused
+        overrides = price_table(self.model, prices)
+        self.price: Price | None = price_of(self.model, overrides) if overrides else self.backend.price
+        if budget_usd is not None and self.price is None:
+            raise BadInput(f"budget_usd {budget_usd}: no price known for model {self.model!r}; name it in prices "
+                           f"(e.g. prices: {{{self.model}: [INPUT, OUTPUT]}}, USD per million tokens)")
+        if mode not in ("online", "batch"):
+            raise BadInput(f"mode {mode!r}: expected online or batch")
+        self.mode = mode
+        if mode == "batch":
+            if not isinstance(self.backend, HTTPBackend) or len(self.endpoints) != 1:
+                raise BadInput(f"mode batch needs one http(s) endpoint serving the OpenAI Batch API, not {self.endpoint}")
+            if self.price is not None:
+                self.price = self.price.batch()  # what the ledger charges and the budget reserves
+        self.batch_poll_s = batch_poll_s
         self.cache = ReplyCache(cache_dir)
         self.ledger = Ledger()
         self._reserved = 0.0
@@ -156,8 +168,11 @@ class LLMClient:
                 bar.update(task, advance=1, status=status)
 
             try:
-                with event_loop() as runner:
-                    replies = runner.run(self._run_draining_on_signal(requests, advance))
+                if self.mode == "batch":
+                    replies = run_batches(self, requests, advance)
+                else:
+                    with event_loop() as runner:
+                        replies = runner.run(self._run_draining_on_signal(requests, advance))
             finally:
                 self.cache.commit()  # replies stored in a turn a second Ctrl-C cut short
         if self._stopping:

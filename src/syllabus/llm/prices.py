@@ -4,14 +4,19 @@
     price_of("my-model", {"my-model": Price(1, 2)}) -> the override (e.g. from a recipe)
     price_of("my-model")                           -> None: unknown, which is not the same as free
 
+A recipe or CLI overrides rows with `prices:`, either one price for the stage's model (`[0.5, 1.5]`,
+input and output USD per million tokens) or a table by model-name prefix (`{my-model: [1, 2],
+gpt-4o: {input: 2.5, output: 10, batch_discount: 0.5}}`); `price_table` reads both.
+
 A batch API (OpenAI's, Anthropic's) bills half the interactive price; `Price.batch()` is that price,
 and a model whose batch discount differs says so in its row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,24 @@ def price_of(model: str, overrides: Mapping[str, Price] | None = None) -> Price 
         if names:
             return table[max(names, key=len)]
     return None
+
+
+# what a recipe or the CLI writes for one price: [input, output], [input, output, batch_discount], or a mapping
+PriceSpec = Union[tuple[float, float], tuple[float, float, float], dict[str, float]]
+
+
+def to_price(spec: Price | PriceSpec | Sequence[float]) -> Price:
+    if isinstance(spec, Price):
+        return spec
+    if isinstance(spec, Mapping):
+        return Price(**spec)
+    return Price(*spec)
+
+
+def price_table(model: str, prices: Price | PriceSpec | Mapping[str, PriceSpec] | None) -> dict[str, Price]:
+    """The overrides `prices` names: a table by model-name prefix, or one price meaning `model`'s."""
+    if not prices:
+        return {}
+    if isinstance(prices, Mapping) and not set(prices) <= {"input", "output", "batch_discount"}:
+        return {name: to_price(spec) for name, spec in prices.items()}
+    return {model: to_price(prices)}

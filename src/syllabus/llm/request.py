@@ -10,6 +10,7 @@ from syllabus.llm.prices import Price
 
 Messages = list[dict[str, str]]
 Answer = tuple[str, int | None, int | None, str]  # text, prompt tokens, completion tokens, who answered
+BUDGET_EXHAUSTED = "budget exhausted"  # the error of a request not sent because it could pass the budget
 
 
 @dataclass

@@ -165,14 +165,18 @@ class HTTPBackend:
         endpoint.failing = endpoint.down_streak = 0
         return [(text, prompt_tokens, completion_tokens, endpoint.label)]
 
-    async def _post(self, endpoint: Endpoint, request: Request) -> tuple[str, int | None, int | None]:
+    def body(self, request: Request) -> dict:
+        """The OpenAI request body of a request (also a Batch API line's body)."""
         field_name = "messages" if request.kind == "chat" else "prompt"
         body = {"model": self.model, field_name: request.body, **request.params}
         if request.sample:  # distinct samples of one prompt are distinct requests, reproducibly
             body["seed"] = int(request.params.get("seed") or 0) + request.sample
+        return body
+
+    async def _post(self, endpoint: Endpoint, request: Request) -> tuple[str, int | None, int | None]:
         server = endpoint.server
         path = server.path + ("/chat/completions" if request.kind == "chat" else "/completions")
-        status, headers, reply = await self.transport.post(server, path, orjson.dumps(body))
+        status, headers, reply = await self.transport.post(server, path, orjson.dumps(self.body(request)))
         if status == 429:
             self._mark_down(endpoint, _parse_retry_after(headers.get("retry-after")))
             raise Retryable("rate limited (429)")
@@ -181,12 +185,19 @@ class HTTPBackend:
         if status >= 400:
             raise Fatal(f"HTTP {status}: {reply[:200].decode(errors='replace')}")
         try:
-            data = orjson.loads(reply)
-            choice = data["choices"][0]
-            text = choice["message"]["content"] if request.kind == "chat" else choice["text"]
-            if not isinstance(text, str):
-                raise TypeError
-        except (ValueError, KeyError, IndexError, TypeError):
+            return parse_completion(request.kind, orjson.loads(reply))
+        except ValueError:
             raise Retryable("malformed response") from None
-        usage = data.get("usage") or {}
-        return text, usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+def parse_completion(kind: str, data: dict) -> tuple[str, int | None, int | None]:
+    """(text, prompt tokens, completion tokens) of an OpenAI (chat) completion; ValueError if malformed."""
+    try:
+        choice = data["choices"][0]
+        text = choice["message"]["content"] if kind == "chat" else choice["text"]
+        if not isinstance(text, str):
+            raise TypeError
+    except (KeyError, IndexError, TypeError):
+        raise ValueError("malformed completion") from None
+    usage = data.get("usage") or {}
+    return text, usage.get("prompt_tokens"), usage.get("completion_tokens")

@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from syllabus.config import Params
 from syllabus.console import console
 from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, _read_shard_file, record_id
 from syllabus.llm import BUDGET_EXHAUSTED, LLMClient, Reply, split_endpoints
+from syllabus.llm.spend import SpendParams
 from syllabus.scale import map_shards
 from syllabus.synth.diversity import NearDuplicates, diversity_summary
 from syllabus.synth.offline import NOTE as OFFLINE_NOTE
@@ -120,7 +120,7 @@ def synthesize(
         if any(reply.error == BUDGET_EXHAUSTED for reply in replies):
             stopped = BUDGET_EXHAUSTED
             console.print(f"[yellow]{stage}: budget exhausted after batch {index + 1}/{len(batches)}; "
-                          "re-run with a larger --budget to continue (nothing is re-sent)[/yellow]")
+                          "re-run with a larger --budget-usd to continue (nothing is re-sent)[/yellow]")
             break
         if len(asked) >= workers:
             write_asked()
@@ -128,7 +128,7 @@ def synthesize(
     return writer, stopped
 
 
-class TeacherParams(Params):
+class TeacherParams(SpendParams):
     """What both synthesis stages take: who the teacher is, how much to ask and how to ask."""
 
     teacher: str = Field("offline:textbook", description="http(s) URL (or a list of them: the requests are "
@@ -136,14 +136,12 @@ class TeacherParams(Params):
     model: str | None = None
     n: int = Field(100, ge=1, description="prompts to send")
     concurrency: int = Field(8, ge=1, description="requests in flight at once, per teacher server")
-    budget_usd: float | None = Field(None, ge=0)
     temperature: float = Field(0.8, ge=0)
     max_tokens: int = Field(1024, ge=1)
     batch_size: int = Field(64, ge=1, description="prompts per output shard")
     seed: int = 0
     dedup_threshold: float = Field(0.8, gt=0, le=1)
     cache_dir: str | None = Field(None, description="reply cache (default: OUT/llm-cache)")
-    prices: tuple[float, float] | None = Field(None, description="USD per million prompt, completion tokens")
     format: OutputFormat = None
 
     @field_validator("teacher", mode="before")
@@ -156,13 +154,8 @@ class TeacherParams(Params):
 def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
     if params.teacher.startswith("offline:"):
         console.print(f"[yellow]teacher {params.teacher}: {OFFLINE_NOTE}[/yellow]", soft_wrap=True)
-    client = LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
-                       cache_dir=params.cache_dir or Path(out) / "llm-cache", budget_usd=params.budget_usd,
-                       prices=params.prices)
-    if params.budget_usd is not None and (client.price is None or client.price.free):
-        console.print(f"[yellow]no price known for model {client.model!r}: the budget cannot bind (pass prices)[/yellow]",
-                      soft_wrap=True)
-    return client
+    return LLMClient(params.teacher, model=params.model, concurrency=params.concurrency,
+                     cache_dir=params.cache_dir or Path(out) / "llm-cache", **params.client_options())
 
 
 def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, stopped: str | None) -> dict[str, Any]:
