@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from syllabus.config import Params, StageContext
+from syllabus.config import StageContext
 from syllabus.errors import BadInput
 from syllabus.eval.grade import grade_file
 from syllabus.eval.models import open_model
