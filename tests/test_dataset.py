@@ -73,10 +73,10 @@ def test_load_dataset_reads_the_same_records_from_jsonl_zst_and_parquet_dirs(tmp
     records = [{**r, "edu_score": r["n"] / 45, "tags": ["a"] * (r["n"] % 3)} for r in _records(45)]
     loaded = {}
     for fmt in ("jsonl.zst", "parquet"):
-        writer = DatasetWriter(tmp_path / fmt, stage="dedup", params={"threshold": 0.8}, format=fmt,
+        writer = DatasetWriter(tmp_path / fmt, stage="test", params={"threshold": 0.8}, format=fmt,
                                records_per_shard=20)
         writer.write_many(records)
-        dataset = writer.close({"dedup": {"kept": 45}})
+        dataset = writer.close({"note": "kept 45"})
         names = sorted(p.name for p in dataset.path.iterdir())
         assert names == [".params.json"] + [f".shard-0000{i}.{fmt}.json" for i in range(3)] + [
             "README.md", "manifest.json"] + [f"shard-0000{i}.{fmt}" for i in range(3)]
@@ -88,19 +88,26 @@ def test_load_dataset_reads_the_same_records_from_jsonl_zst_and_parquet_dirs(tmp
 def test_dataset_card_says_what_made_the_dataset(tmp_path):
     import yaml
 
+    from syllabus.summaries import FilterSummary
+
     parent = write_dataset(tmp_path / "raw", _records(5), stage="data.ingest")
     writer = DatasetWriter(tmp_path / "kept", stage="curate.filter", params={"threshold": 0.5}, parents=[parent],
                            format="parquet")
     writer.write_shard("shard-00000.parquet", _records(3), stats={"total": 5, "forwarded": 3, "dropped_low_score": 2})
     writer.write_shard("shard-00001.parquet", [], stats={"total": 2, "dropped_low_score": 2})  # nothing kept
-    writer.close({"curate": {"embedder": "subtokens+features", "judge": "offline:judge"}})
+    summary = FilterSummary(total=5, kept=3, threshold=0.5, keep_fraction=None, embedder="subtokens+features",
+                            histogram={0.0: 2, 0.5: 3})
+    writer.close({"curate.filter": summary.dump()})
     card = (tmp_path / "kept" / "README.md").read_text()
     _, header, body = card.split("---\n", 2)
     meta = yaml.safe_load(header)
     assert meta["configs"] == [{"config_name": "default", "data_files": [{"split": "train", "path": ["shard-00000.parquet"]}]}]
     assert meta["license"] == "unknown" and meta["size_categories"] == ["n<1K"]
     assert "`curate.filter`" in body and '"threshold": 0.5' in body and str(tmp_path / "raw") in body
-    assert "| dropped_low_score | 4 |" in body and '"judge": "offline:judge"' in body
+    assert "| dropped_low_score | 4 |" in body  # the step's counters, summed over shards
+    # the stage's summary, read through its model: labelled numbers with units and meaning, drop reasons
+    assert "| records scored | 5 | records | records the classifier scored |" in body
+    assert "| embedder | subtokens+features |" in body and "| below threshold | 2 |" in body
     datasets = pytest.importorskip("datasets")
     loaded = datasets.load_dataset(str(tmp_path / "kept"), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert loaded.to_list() == _records(3)  # the empty Parquet shard is not among the data files

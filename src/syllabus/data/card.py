@@ -2,8 +2,8 @@
 
 Its YAML header names the shards as the data files (`configs`), so `datasets.load_dataset(DIR)`
 reads the records and nothing else (not manifest.json); the body says what made the dataset from
-the manifest: stage, params, parents, counts, drop reasons and the stage's summary (teacher and
-judge provenance among it).
+the manifest: stage, params, parents, counts, drop reasons and the stage's summary read through its
+model in summaries.py (teacher and judge provenance among it).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 import yaml
+
+from syllabus.summaries import dataset_summary
 
 # SPDX identifiers that are also Hugging Face Hub license ids (the Hub's ids are lowercase SPDX);
 # any other declared license is "other" in the header and named in the body.
@@ -70,6 +72,25 @@ def _json_block(obj: Any) -> str:
     return "```json\n" + json.dumps(obj, indent=2, default=str) + "\n```"
 
 
+def _summary_sections(manifest: dict[str, Any]) -> list[str]:
+    """What the stage reported, read through its summary model (summaries.py): each number with its
+    label, unit and meaning (the teacher or judge among them), what it dropped and why, then the
+    whole summary folded away."""
+    if not manifest.get("summary"):
+        return []
+    summary = dataset_summary(manifest)
+    parts = ["## What the stage reported\n"]
+    if summary is not None:
+        parts.append(_table([(f.label, f"{f.value:,}" if isinstance(f.value, int) and not isinstance(f.value, bool)
+                              else f.value, f.unit, f.meaning) for f in summary.facts()],
+                            ("", "value", "unit", "meaning")) + "\n")
+        if summary.dropped():
+            parts += ["Dropped, by reason:\n", _table(sorted(summary.dropped().items()), ("reason", "records")) + "\n"]
+    parts.append("<details><summary>the summary as the stage wrote it (manifest.json)</summary>\n\n"
+                 + _json_block(manifest["summary"]) + "\n\n</details>\n")
+    return parts
+
+
 def render_card(manifest: dict[str, Any], name: str) -> str:
     """README.md for a dataset dir whose manifest (the dict `DatasetWriter.close` writes) is given."""
     header = yaml.safe_dump(card_header(manifest, name), sort_keys=False, allow_unicode=True)
@@ -88,18 +109,15 @@ def render_card(manifest: dict[str, Any], name: str) -> str:
         (_table([(p["path"], f"`{p['stage']}`", f"{p['records']:,}") for p in manifest["parents"]],
                 ("dataset dir", "stage", "records")) if manifest["parents"] else "None: this stage reads no dataset dir.")
         + "\n",
-        "## Counts and drop reasons\n",
-        (_table(sorted(manifest["stats"].items()), ("count", "records")) if manifest["stats"]
+        "## Counts, summed over shards\n",
+        (_table(sorted(manifest["stats"].items()), ("counter", "records")) if manifest["stats"]
          else "The stage counted nothing per shard.") + "\n",
         "## Licenses\n",
         (", ".join(f"`{spdx}`" for spdx in manifest["licenses"]) if manifest.get("licenses") else
          "Unknown: no record declares a license (records written by a teacher model are under its "
          "provider's terms; see the summary below).") + "\n",
     ]
-    if manifest.get("summary"):
-        parts += ["## Summary: provenance and quality\n",
-                  "What the stage reported, including the teacher or judge model and endpoint it used.\n",
-                  _json_block(manifest["summary"]) + "\n"]
+    parts += _summary_sections(manifest)
     parts += ["## Files\n",
               "- `shard-NNNNN.*`: the records (JSON lines compressed with zstd, or Parquet).\n"
               "- `manifest.json`: written last, it marks the dataset complete and lists every shard with "
