@@ -63,6 +63,14 @@ def attention_kernels(model, x) -> list[str]:
     return accepted
 
 
+def train_step(model, optimizer, x: torch.Tensor) -> None:
+    with torch.autocast(x.device.type, torch.bfloat16):
+        logits = model(x[:, :-1])
+    F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten()).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def step_worker(sizes: dict) -> None:
     from syllabus.model import Phi, PhiConfig
     from syllabus.train.dist import close_distributed, init_distributed, shard_model
@@ -90,21 +98,13 @@ def step_worker(sizes: dict) -> None:
         else:
             model = shard_model(model)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=cuda)
-
-        def step():
-            with torch.autocast(env.device.type, torch.bfloat16):
-                logits = model(x[:, :-1])
-            F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten()).backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
         for _ in range(3):
-            step()
+            train_step(model, optimizer, x)
         if cuda:
             torch.cuda.synchronize()
         started = time.perf_counter()
         for _ in range(sizes["timed_steps"]):
-            step()
+            train_step(model, optimizer, x)
         if cuda:
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - started) / sizes["timed_steps"]
