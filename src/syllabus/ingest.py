@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 import sysconfig
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,6 +51,9 @@ class IngestParams(Params):
     records_per_shard: int = Field(2_000, ge=1)
     extensions: list[str] = [".py"]
     format: OutputFormat = None
+    # JSONL files whose `text` fields must stay out of the corpus (e.g. the labelled snippets an
+    # embedder pretrained on it is evaluated on): a file containing one of them verbatim is skipped
+    exclude: list[Path] = []
 
 
 class Candidate:
@@ -197,6 +201,34 @@ def _row_candidate(row: dict, text_column: str, file: Path) -> Candidate:
                      _first(row, LICENSE_COLUMNS) or UNKNOWN)
 
 
+class ExcludedTexts:
+    """Finds whether a file contains any of many snippets without one substring search per snippet:
+    each snippet is indexed by its longest line, and only files holding such a line are searched."""
+
+    def __init__(self, texts: list[str]):
+        self.by_anchor: dict[str, list[str]] = defaultdict(list)
+        for text in texts:
+            lines = [line.strip() for line in text.strip().splitlines()]
+            if lines and max(lines, key=len):
+                self.by_anchor[max(lines, key=len)].append(text.strip())
+
+    def found_in(self, text: str) -> bool:
+        return any(snippet in text for line in {line.strip() for line in text.splitlines()} & self.by_anchor.keys()
+                   for snippet in self.by_anchor[line])
+
+
+@cache
+def excluded_texts(paths: tuple[Path, ...]) -> ExcludedTexts:
+    texts = []
+    for path in paths:
+        for lineno, row in iter_jsonl(path):
+            if not isinstance(row.get("text"), str):
+                raise BadInput("expected a 'text' field (a snippet to keep out of the corpus)", file=path,
+                               record=f"line {lineno}")
+            texts.append(row["text"])
+    return ExcludedTexts(texts)
+
+
 @dataclass(frozen=True)
 class IngestTask:
     unit: Unit
@@ -212,6 +244,7 @@ def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
     licenses: Counter = Counter()
     candidates = _table_candidates(task.unit.table) if task.unit.table else \
         _file_candidates(task.unit, task.params, stats)
+    excluded = excluded_texts(tuple(task.params.exclude)) if task.params.exclude else None
 
     def records() -> Iterator[dict]:
         kept = 0
@@ -223,6 +256,8 @@ def ingest_unit(task: IngestTask) -> tuple[str, int, Counter]:
                 skip = "skipped_too_large"
             if skip is None and size < task.params.min_bytes:
                 skip = "skipped_too_small"
+            if skip is None and excluded is not None and excluded.found_in(text):
+                skip = "skipped_excluded"
             if skip:
                 stats[skip] += 1
                 continue
@@ -256,6 +291,9 @@ def ingest(
     that passes the limit is read again up to it, so the dataset is the first `max_files` records.
     """
     units = plan_units(params)
+    for path in params.exclude:
+        if not path.is_file():
+            raise BadInput("exclude: no such file", file=path)
     writer = DatasetWriter(out, stage="data.ingest", params=params.model_dump(), format=params.format or "jsonl.zst",
                            records_per_shard=params.records_per_shard)
     done = {name: (info.records, Counter(info.stats)) for name, info in writer.resumable_shards().items()}

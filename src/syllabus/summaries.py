@@ -137,6 +137,7 @@ class IngestSummary(Summary):
     skipped_not_utf8: int = stat("not UTF-8", "files that do not decode as UTF-8", "files", 0)
     skipped_binary: int = stat("binary", "files with NUL bytes", "files", 0)
     skipped_unreadable: int = stat("unreadable", "files the OS refused to read", "files", 0)
+    skipped_excluded: int = stat("excluded", "files holding a snippet of an exclude file (e.g. gold labels)", "files", 0)
 
     def dropped(self) -> dict[str, int]:
         return {self.facts(name)[0].label: value for name, value in self if name.startswith("skipped_") and value}
