@@ -97,3 +97,20 @@ def test_lm_embedder_mean_pools_a_syllabus_model(tiny_model_dir, snippets):
     assert batch.shape == (3, 32) and np.isfinite(batch).all()
     # padding must not leak into the pooled vector: a text alone embeds the same as in a batch
     np.testing.assert_allclose(embedder.embed([snippets.glue])[0], batch[1], atol=1e-5)
+
+
+def test_lm_embedder_pools_chosen_layers(tiny_model_dir, snippets):
+    last = get_embedder(f"lm:{tiny_model_dir}")
+    chosen = get_embedder(f"lm:{tiny_model_dir}@0,1,{last.n_layer}")
+    vectors = chosen.embed([snippets.documented, snippets.glue])
+    assert chosen.dim == 3 * last.dim and chosen.name.endswith(f"@0,1,{last.n_layer}")
+    # each layer is pooled and normalised apart; the last one is what the plain spec gives
+    np.testing.assert_allclose(np.linalg.norm(vectors.reshape(2, 3, -1), axis=2), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[:, -last.dim:], last.embed([snippets.documented, snippets.glue]), atol=1e-5)
+    assert not np.allclose(vectors[:, :last.dim], vectors[:, last.dim:2 * last.dim])
+
+
+@pytest.mark.parametrize("spec", ["lm:{dir}@x", "lm:{dir}@9"])
+def test_lm_embedder_rejects_bad_layers(tiny_model_dir, spec):
+    with pytest.raises(BadInput, match="layers"):
+        get_embedder(spec.format(dir=tiny_model_dir))

@@ -10,6 +10,8 @@ Specs:
   hf:<dir>         any local Hugging Face encoder dir, mean pooled
   lm:<dir>         mean-pooled last hidden states of a causal LM (syllabus model dir or HF dir),
                    as the paper embedded code with codegen-350M
+  lm:<dir>@2,4     the same over chosen layers (0: token embeddings, k: after block k, the last one
+                   normalised as the LM head reads it), each mean-pooled and unit-length, concatenated
   a+b              the concatenation, e.g. "minilm+features"
 
 Every embedder has `.name`, `.version`, `.dim` and `.embed(texts) -> float32 [n, dim]`.
@@ -112,16 +114,23 @@ class HFEncoderEmbedder(Embedder):
 
 
 class CausalLMEmbedder(Embedder):
-    """Mean-pooled final hidden states of a causal LM: a syllabus model dir or an HF causal LM dir."""
+    """Mean-pooled hidden states of a causal LM (a syllabus model dir or an HF causal LM dir), at the
+    chosen layers (default: the last); middle layers of a small LM often separate code better."""
 
-    def __init__(self, model_dir: str | Path, max_tokens: int = 512, batch_size: int = 8):
+    def __init__(self, model_dir: str | Path, layers: Sequence[int] | None = None, max_tokens: int = 512,
+                 batch_size: int = 8):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise BadInput(f"{model_dir}: not a model dir (no config.json)")
-        self.name = f"lm:{model_dir.resolve()}"
-        self.version = _dir_fingerprint(model_dir) + f"-{max_tokens}"
         self.max_tokens, self.batch_size = max_tokens, batch_size
         self._load(model_dir)
+        self.layers = list(layers) if layers else [self.n_layer]
+        if not all(0 <= layer <= self.n_layer for layer in self.layers):
+            raise BadInput(f"{model_dir}: layers {self.layers} out of range 0-{self.n_layer}")
+        chosen = "" if self.layers == [self.n_layer] else "@" + ",".join(map(str, self.layers))
+        self.name = f"lm:{model_dir.resolve()}{chosen}"
+        self.version = _dir_fingerprint(model_dir) + f"-{max_tokens}"
+        self.dim = self.hidden_size * len(self.layers)
 
     def _load(self, model_dir: Path) -> None:
         import json
@@ -135,7 +144,7 @@ class CausalLMEmbedder(Embedder):
             if self.tokenizer.pad_token is None:
                 self.tokenizer.pad_token = self.tokenizer.eos_token
             self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-            self.dim = self.model.config.hidden_size
+            self.hidden_size, self.n_layer = self.model.config.hidden_size, self.model.config.num_hidden_layers
             self._hidden = self._hf_hidden
         else:  # a syllabus model dir
             from syllabus.model import Phi
@@ -143,14 +152,14 @@ class CausalLMEmbedder(Embedder):
 
             self.tokenizer = load_tokenizer(model_dir)
             self.model = Phi.from_pretrained(model_dir).eval()
-            self.dim = self.model.lm_head.in_features
+            self.hidden_size, self.n_layer = self.model.lm_head.in_features, len(self.model.layers)
             self._hidden = self._syllabus_hidden
 
     def _hf_hidden(self, texts):
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt")
-        hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
-        return hidden, batch["attention_mask"]
+        hidden = self.model(**batch, output_hidden_states=True).hidden_states
+        return [hidden[layer] for layer in self.layers], batch["attention_mask"]
 
     def _syllabus_hidden(self, texts):
         import torch
@@ -163,12 +172,18 @@ class CausalLMEmbedder(Embedder):
             input_ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
         captured = {}
-        hook = self.model.lm_head.register_forward_hook(lambda m, args, out: captured.update(h=args[0]))
+        # layer 0 is what the first block reads, k < n what block k returns, n what the LM head reads
+        taps = [(self.model.layers[0], True) if layer == 0 else (self.model.lm_head, True) if layer == self.n_layer
+                else (self.model.layers[layer - 1], False) for layer in self.layers]
+        hooks = [module.register_forward_hook(
+            lambda m, args, out, layer=layer, reads=reads: captured.update({layer: args[0] if reads else out}))
+            for layer, (module, reads) in zip(self.layers, taps)]
         try:
             self.model(input_ids)
         finally:
-            hook.remove()
-        return captured["h"], mask
+            for hook in hooks:
+                hook.remove()
+        return [captured[layer] for layer in self.layers], mask
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -179,8 +194,8 @@ class CausalLMEmbedder(Embedder):
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 hidden, mask = self._hidden([texts[i] for i in idx])
-                out[idx] = _mean_pool(hidden.float(), mask)
-        return _l2_normalize(out)
+                out[idx] = np.concatenate([_l2_normalize(_mean_pool(h.float(), mask)) for h in hidden], axis=1)
+        return out
 
 
 class ConcatEmbedder(Embedder):
@@ -229,7 +244,12 @@ def get_embedder(spec: str) -> Embedder:
     if spec.startswith("hf:"):
         return HFEncoderEmbedder(spec.removeprefix("hf:"))
     if spec.startswith("lm:"):
-        return CausalLMEmbedder(spec.removeprefix("lm:"))
+        model_dir, _, layers = spec.removeprefix("lm:").partition("@")
+        try:
+            chosen = [int(layer) for layer in layers.split(",")] if layers else None
+        except ValueError:
+            raise BadInput(f"embedder {spec!r}: layers after @ must be integers, e.g. lm:<dir>@2,4") from None
+        return CausalLMEmbedder(model_dir, chosen)
     raise BadInput(f"unknown embedder {spec!r} "
                    f"(expected {', '.join(sorted(NAMED_EMBEDDERS))}, hf:<dir>, lm:<dir>, or a+b)")
 
