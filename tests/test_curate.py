@@ -136,8 +136,24 @@ def test_ensemble_stacks_a_linear_model_per_embedder_and_a_forest_on_the_feature
     forest = model.named_estimators_["rf"]
     assert forest[-1].n_features_in_ == blocks[1][1].stop - blocks[1][1].start
     # the combiner trusts the informative members, not the noise block
-    weights = dict(zip(["subtokens", "features", "rf"], model.final_estimator_.coef_[0]))
+    weights = dict(zip(["subtokens", "features", "rf"], model.final_estimator_.model_.coef_[0]))
     assert weights["features"] > weights["subtokens"] and weights["rf"] > weights["subtokens"]
+
+
+def test_stack_chooses_its_cut_from_its_own_training_rows():
+    from syllabus.curate.classifier import CombinerWithCut, best_f1_threshold, own_threshold
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    truth = rng.random(300) < 0.2  # rare positives: the balanced fit puts too many above 0.5
+    member_probs = np.clip(0.35 + 0.3 * truth[:, None] + rng.normal(0, 0.15, (300, 2)), 0, 1)
+    combiner = CombinerWithCut().fit(member_probs, truth)
+    inner = cross_val_predict(LogisticRegression(class_weight="balanced"), member_probs, truth,
+                              cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba")[:, 1]
+    assert combiner.threshold_ == best_f1_threshold(truth, inner) and combiner.threshold_ > 0.5
+    assert (combiner.predict(member_probs) == (combiner.predict_proba(member_probs)[:, 1] >= combiner.threshold_)).all()
+    assert own_threshold(LogisticRegression()) is None
 
 
 def test_token_blocks_weigh_rare_words_by_idf_learnt_from_the_training_snippets():

@@ -6,7 +6,9 @@ a stack of both ("ensemble": a logistic regression per embedder block plus a for
 structural features, combined by a logistic regression trained on their out-of-fold
 probabilities, so a block only gets the weight it earns on unseen snippets). Metrics are honest
 out-of-fold predictions of stratified k-fold CV, at probability 0.5 or, with tune_threshold, at
-a threshold chosen by an inner CV inside each outer training fold.
+a threshold chosen on each outer training fold alone: the stack's combiner picks its F1-best cut
+by CV over the members' out-of-fold probabilities it is trained on (no extra fits); other models
+by an inner CV.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from syllabus.config import Params, StageContext
 from syllabus.curate import CLASSIFIER_FILE, LABELS_FILE, stage_file
@@ -86,9 +89,44 @@ def make_model(kind: str, seed: int = 0, n_jobs: int = 1, trees: int = 300,
         # trees find the thresholds in structural features; without them they read every column
         forest_columns = dict(blocks).get("features")
         members.append(("rf", _on_columns(forest_columns, forest)))
-        return StackingClassifier(members, final_estimator=LogisticRegression(class_weight="balanced"),
-                                  cv=STACK_FOLDS)
+        return StackingClassifier(members, final_estimator=CombinerWithCut(), cv=STACK_FOLDS)
     raise BadInput(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
+
+
+class CombinerWithCut(ClassifierMixin, BaseEstimator):
+    """The stack's combiner: a class-balanced logistic regression over the members' out-of-fold
+    probabilities, which also picks the F1-best cut by CV over those same rows. They are the
+    training snippets as unseen by the members, so the cut is an inner-CV one at no extra fit;
+    it matters because the balanced fit centres P near 0.5 at a 50% positive rate, not the data's."""
+
+    def __init__(self, folds: int = STACK_FOLDS):
+        self.folds = folds
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CombinerWithCut:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        self.classes_ = np.unique(y)
+        combiner = LogisticRegression(class_weight="balanced")
+        inner = StratifiedKFold(self.folds, shuffle=True, random_state=0)
+        prob = cross_val_predict(combiner, X, y, cv=inner, method="predict_proba")[:, 1]
+        self.threshold_ = best_f1_threshold(y == self.classes_[-1], prob)
+        self.model_ = combiner.fit(X, y)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[(self.predict_proba(X)[:, 1] >= self.threshold_).astype(int)]
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.decision_function(X)
+
+
+def own_threshold(model) -> float | None:
+    """The cut a fitted model chose for itself on its training data (a stack's combiner), if any."""
+    return getattr(getattr(model, "final_estimator_", None), "threshold_", None)
 
 
 def _block_linear_model(name: str):
@@ -162,7 +200,7 @@ def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: 
     With tune_threshold, each outer fold's threshold is the F1-best one on an inner CV of that
     fold's training part only, so the reported F1 stays an honest estimate.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     truth = scores >= HIGH_VALUE
     if min(truth.sum(), (~truth).sum()) < folds:
@@ -171,16 +209,23 @@ def cross_validate(features: np.ndarray, scores: np.ndarray, model: str, folds: 
     prob = np.zeros(len(scores))
     thresholds = np.full(len(scores), 0.5)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, truth):
+        fitted = build().fit(features[train], truth[train])
+        prob[test] = fitted.predict_proba(features[test])[:, 1]
         if tune_threshold:
-            inner = StratifiedKFold(folds - 1, shuffle=True, random_state=seed)
-            inner_prob = cross_val_predict(build(), features[train], truth[train], cv=inner,
-                                           method="predict_proba")[:, 1]
-            thresholds[test] = best_f1_threshold(truth[train], inner_prob)
-        prob[test] = build().fit(features[train], truth[train]).predict_proba(features[test])[:, 1]
-    result = {"model": model, "folds": folds, **metrics(scores, prob, thresholds)}
+            thresholds[test] = own_threshold(fitted) or _inner_cv_threshold(build, features[train], truth[train],
+                                                                              folds - 1, seed)
+    result = {"model": model, "folds": folds, **metrics(scores, prob, thresholds), "oof_prob": prob,
+              "oof_threshold": thresholds}
     if tune_threshold:
         result["threshold"] = round(best_f1_threshold(truth, prob), 4)  # for the model fit on all labels
     return result
+
+
+def _inner_cv_threshold(build, features: np.ndarray, truth: np.ndarray, folds: int, seed: int) -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    inner = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return best_f1_threshold(truth, cross_val_predict(build(), features, truth, cv=inner, method="predict_proba")[:, 1])
 
 
 @dataclass
@@ -236,8 +281,10 @@ def train_classifier(labels: list[Label], embedder_spec: str, *, model: str = "e
     scores = np.array([lab.score for lab in labels])
     blocks = embedding_blocks(embedder)
     cv = cross_validate(features, scores, model, folds, seed, n_jobs, blocks=blocks, tune_threshold=tune_threshold)
+    cv = {key: value for key, value in cv.items() if not key.startswith("oof_")}
     fitted = make_model(model, seed, n_jobs, blocks=blocks).fit(features, scores >= HIGH_VALUE)
-    return EduClassifier(embedder_spec, embedder.key, model, fitted, threshold=cv.get("threshold", 0.5),
+    threshold = (own_threshold(fitted) or cv["threshold"]) if tune_threshold else 0.5
+    return EduClassifier(embedder_spec, embedder.key, model, fitted, threshold=round(float(threshold), 4),
                          cv_metrics=cv, _embedder=embedder)
 
 
