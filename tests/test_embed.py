@@ -114,3 +114,31 @@ def test_lm_embedder_pools_chosen_layers(tiny_model_dir, snippets):
 def test_lm_embedder_rejects_bad_layers(tiny_model_dir, spec):
     with pytest.raises(BadInput, match="layers"):
         get_embedder(spec.format(dir=tiny_model_dir))
+
+
+def test_edu_embedder_recipe_in_small_trains_an_lm_the_embedder_reads(tmp_path, snippets):
+    """The packaged recipe, with a two-file corpus and two steps: every stage and the lm: embedder."""
+    import yaml
+
+    from syllabus.config import load_recipe
+    from syllabus.recipe import packaged_recipe, run_recipe
+
+    body = yaml.safe_load(packaged_recipe("edu-embedder").read_text())
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, text in enumerate([snippets.documented, snippets.glue] * 20):
+        (src / f"m{i}.py").write_text(f"# file {i}\n{text}")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"text": "# file 0\\n", "score": 0}\n')
+    stages = {stage["name"]: stage for stage in body["stages"]}
+    stages["raw"]["params"].update(sources=[str(src)], max_files=None, exclude=[str(labels)])
+    stages["tokenizer"]["params"]["vocab_size"] = 320
+    stages["packed"]["params"].update(seq_len=32, val_fraction=0.1)
+    stages["lm"]["params"]["overrides"].update(max_steps=2, warmup_steps=0, eval_every=2, checkpoint_every=2,
+                                               model_overrides={"vocab_size": 320, "n_layer": 2, "n_embd": 32,
+                                                                "n_head": 2, "n_inner": 64, "rotary_dim": 8})
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(body))
+    summaries = run_recipe(load_recipe(tmp_path / "recipe.yaml"), tmp_path / "run")
+    assert summaries["raw"]["skipped_excluded"] == 1 and summaries["lm"]["steps"] == 2
+    vectors = get_embedder(f"lm:{tmp_path / 'run' / 'lm'}@1,2").embed([snippets.documented])
+    assert vectors.shape == (1, 64) and np.isfinite(vectors).all()

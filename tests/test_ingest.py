@@ -188,3 +188,24 @@ def test_a_killed_ingest_resumes_from_its_finished_units(tmp_path, monkeypatch):
     other = params.model_copy(update={"sources": sources[:2]})  # other params: nothing is kept from before
     assert _ingested(ingest_module.ingest(other, tmp_path / "out")) == \
         _ingested(ingest_module.ingest(other, tmp_path / "fresh"))
+
+
+def test_ingest_keeps_files_holding_an_excluded_snippet_out(tmp_path):
+    from syllabus.data.ingest import IngestParams, ingest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    lesson = "def gcd(a, b):\n    while b:\n        a, b = b, a % b\n    return a\n"
+    (src / "with_lesson.py").write_text("import math\n\n" + lesson + "\nprint(gcd(4, 6))\n")
+    (src / "other.py").write_text("def add(a, b):\n    return a + b\n")
+    (src / "same_lines_apart.py").write_text("    return a\nx = 1\n")  # the anchor line alone is not the snippet
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"text": lesson, "score": 4}) + "\n")
+    data = ingest(IngestParams(sources=[str(src)], exclude=[labels]), tmp_path / "raw")
+    assert sorted(r["path"] for r in data.records()) == ["other.py", "same_lines_apart.py"]
+    assert data.manifest["summary"]["ingest"]["skipped_excluded"] == 1
+
+
+def test_ingest_exclude_file_must_exist(tmp_path, cli):
+    result = cli("run", "edu-embedder", "--out", str(tmp_path / "run"), cwd=tmp_path)  # ../shared is not there
+    assert result.returncode == 2 and "exclude" in result.stderr and "Traceback" not in result.stderr
