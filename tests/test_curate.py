@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,39 @@ def test_curate_filter_on_ray_equals_local(tmp_path, ray_cluster, assert_same_ou
                                      executor=executor) for executor in ("local", "ray")}
     assert 0 < len(runs["local"]) < len(data)
     assert_same_output(runs["local"], runs["ray"])
+
+
+def test_builtin_classifier_is_what_its_metadata_says():
+    from syllabus.curate.builtin import BUILTIN_DIR, classifier_path, file_sha256, metadata
+
+    meta, path = metadata(), classifier_path("builtin")
+    assert path == BUILTIN_DIR / "classifier.pkl"
+    assert meta["sha256"] == file_sha256(path) and meta["bytes"] == path.stat().st_size < 5_000_000
+    classifier = EduClassifier.load(path)
+    assert classifier.embedder_spec == meta["embedder"] and classifier.embedder.key == meta["embedder_key"]
+    assert classifier.threshold == meta["threshold"] and classifier.model_kind == meta["model"]
+    assert meta["labels"]["n"] == 767 and meta["labels"]["positives"] == 180
+    assert all(0 < meta["cv"][key]["mean"] <= 1 for key in ("f1", "precision", "recall", "roc_auc"))
+
+
+def test_builtin_classifier_was_trained_on_todays_gold_labels():
+    from syllabus.curate.builtin import file_sha256, metadata
+
+    gold = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "edu_labels" / "train.jsonl"
+    if not gold.exists():
+        pytest.skip("the gold labels are not on this machine")
+    assert metadata()["labels"]["sha256"] == file_sha256(gold), "labels changed: rebuild with python -m syllabus.curate.builtin"
+
+
+def test_filter_with_the_builtin_classifier_keeps_the_lessons(tmp_path, cli):
+    from syllabus.curate.builtin import metadata
+
+    data = corpus(tmp_path)
+    done = cli("curate", "filter", "--data", data.path, "--classifier", "builtin", "--out", tmp_path / "kept",
+               "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    kept = Dataset(tmp_path / "kept")
+    assert len(kept) == 20 and all("bubble_sort" in r["text"] for r in kept.records())
+    summary = kept.manifest["summary"]["curate.filter"]
+    assert summary["threshold"] == metadata()["threshold"]
+    assert summary["classifier_cv"]["roc_auc"] == metadata()["cv"]["roc_auc"]["mean"]

@@ -255,7 +255,7 @@ def curate_train(
 @curate_app.command("filter")
 def curate_filter(
     data: Annotated[Path, typer.Option(help="Dataset dir to score.")],
-    classifier: Annotated[Path, typer.Option(help="Classifier file from `curate train`.")],
+    classifier: Annotated[Path, typer.Option(help="Classifier file from `curate train`, or `builtin` (the shipped one, trained on gold labels).")],
     out: Annotated[Path, typer.Option(help="Output dataset dir (kept records, with edu_score).")],
     batch_size: Annotated[int, typer.Option(help="Records embedded per batch.",
                                             default_factory=_default(FILTER, "batch_size"))],

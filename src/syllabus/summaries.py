@@ -182,6 +182,8 @@ class FilterSummary(Summary):
                                        "on a sample", FRACTION)
     embedder: str = stat("embedder", "the classifier's embedding, with its version")
     histogram: dict[float, int] = stat("scores", "records per score bin (bin's lower edge), kept or not", "records")
+    classifier_cv: dict[str, float | None] = stat("classifier CV", "the classifier's cross-validated F1, precision, "
+                                                  "recall, ROC-AUC, Spearman at score >= 3 (from training)", "", {})
 
     def dropped(self) -> dict[str, int]:
         return {"below threshold": self.total - self.kept} if self.total > self.kept else {}

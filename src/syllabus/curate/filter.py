@@ -22,6 +22,7 @@ import numpy as np
 
 from syllabus.config import Params, StageContext
 from syllabus.curate import CLASSIFIER_FILE, stage_file
+from syllabus.curate.builtin import BUILTIN, classifier_path
 from syllabus.curate.classifier import EduClassifier
 from syllabus.data.dataset import Dataset, OutputFormat
 from syllabus.errors import BadInput
@@ -29,6 +30,7 @@ from syllabus.scale import run_step
 from syllabus.summaries import FilterSummary, dataset_summary
 
 BINS = 10
+CV_SUMMARY = ("f1", "precision", "recall", "roc_auc", "spearman")  # the classifier's CV numbers, beside what it kept
 # one classifier per worker process, not per shard; workers outlive a stage, so a retrained file is reloaded
 _loaded: dict[tuple[str, int, int], EduClassifier] = {}
 
@@ -95,6 +97,7 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
     if threshold is not None and not 0 <= threshold <= 1:
         raise BadInput(f"--threshold is a probability in [0, 1], got {threshold}")
     src = Dataset(data)
+    classifier = classifier_path(classifier)
     model = EduClassifier.load(classifier)
     model.embedder  # noqa: B018 -- fail now, not in a worker, if the embedder changed since training
     if keep_fraction is not None:
@@ -109,14 +112,15 @@ def filter_dataset(data: str | Path, classifier: str | Path, out: str | Path, *,
         stats = result.stats
         return {FilterSummary.kind: FilterSummary(
             threshold=round(threshold, 4), keep_fraction=keep_fraction, kept=stats.get("forwarded", 0),
-            total=stats.get("total", 0), embedder=model.embedder_key, histogram=score_histogram(stats)).dump()}
+            total=stats.get("total", 0), embedder=model.embedder_key, histogram=score_histogram(stats),
+            classifier_cv={key: model.cv_metrics.get(key) for key in CV_SUMMARY}).dump()}
 
     return run_step(step, src, out, params=params, workers=workers, executor=executor, address=address,
                     format=format, summary=summary)
 
 
 class FilterParams(Params):
-    classifier: Path | None = None  # or an input named `classifier` (a curate.train stage)
+    classifier: Path | None = None  # `builtin` (the shipped one), a file, or an input named `classifier`
     threshold: float | None = None
     keep_fraction: float | None = None
     batch_size: int = 256
@@ -128,7 +132,9 @@ def filter_stage(params: FilterParams, inputs: dict[str, Path | list[Path]], out
     classifier = params.classifier or inputs.get("classifier")
     if classifier is None:
         raise BadInput("curate.filter needs params.classifier or an input named classifier")
-    result = filter_dataset(inputs["data"], stage_file(classifier, CLASSIFIER_FILE), out, threshold=params.threshold,
+    if str(classifier) != BUILTIN:
+        classifier = stage_file(classifier, CLASSIFIER_FILE)
+    result = filter_dataset(inputs["data"], classifier, out, threshold=params.threshold,
                             keep_fraction=params.keep_fraction, workers=ctx.workers, executor=ctx.executor,
                             address=ctx.address, batch_size=params.batch_size, format=params.format)
     return dataset_summary(result.manifest)
