@@ -191,7 +191,7 @@ def test_a_killed_ingest_resumes_from_its_finished_units(tmp_path, monkeypatch):
 
 
 def test_ingest_keeps_files_holding_an_excluded_snippet_out(tmp_path):
-    from syllabus.data.ingest import IngestParams, ingest
+    from syllabus.ingest import IngestParams, ingest
 
     src = tmp_path / "src"
     src.mkdir()
@@ -203,7 +203,7 @@ def test_ingest_keeps_files_holding_an_excluded_snippet_out(tmp_path):
     labels.write_text(json.dumps({"text": lesson, "score": 4}) + "\n")
     data = ingest(IngestParams(sources=[str(src)], exclude=[labels]), tmp_path / "raw")
     assert sorted(r["path"] for r in data.records()) == ["other.py", "same_lines_apart.py"]
-    assert data.manifest["summary"]["ingest"]["skipped_excluded"] == 1
+    assert data.manifest["summary"]["data.ingest"]["skipped_excluded"] == 1
 
 
 def test_ingest_exclude_file_must_exist(tmp_path, cli):
