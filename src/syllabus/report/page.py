@@ -108,10 +108,13 @@ def _classifier_figures(run: Run) -> dict[str, Any]:
             for s in run.using("curate.train") if s.summary is not None}
 
 
+MIN_BARS = 3  # fewer categories read better as a sentence than as a chart
+
+
 def _synth_figures(run: Run) -> dict[str, Any]:
     return {s.name: figures.bars(list(s.summary.dropped()), list(s.summary.dropped().values()),
                                  title=f"{s.name}: rejected replies", ylabel="replies")
-            for s in run.using("synth") if s.summary is not None and s.summary.dropped()}
+            for s in run.using("synth") if s.summary is not None and len(s.summary.dropped()) >= MIN_BARS}
 
 
 def _training_figures(run: Run) -> dict[str, Any]:
