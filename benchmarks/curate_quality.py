@@ -95,7 +95,7 @@ def main() -> None:
           f"({int(round_2.sum())} in round 2); {args.repeats} x {args.folds}-fold CV (seeds {seeds.start}-"
           f"{seeds.stop - 1}); agreement ceiling (second annotator): {CEILING}")
     print(f"{'embedder':34s} {'model':9s} " + " ".join(f"{c:>12s}" for c in COLUMNS) + f" {'AUC/peer':>8s} {'fit s':>6s}")
-    specs = args.embedders.split(",")
+    specs = [spec for spec in args.embedders.split(",") if spec]  # "" for the learning curve alone
     runs = [] if args.no_peer else [PEER]
     runs += [(spec, model) for spec in specs for model in args.models.split(",") if (spec, model) != PEER]
     peer_auc = None
