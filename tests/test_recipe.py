@@ -127,11 +127,12 @@ def test_dry_run_of_phi1_states_world_size_gpu_hours_wall_time_and_dollars(tmp_p
     # 1,418M params x 36k steps x 1024 x 2048 tokens at (6 N + 12 L d T) FLOPs per token, 312 TFLOP/s x 40%
     assert rows["base"][1:] == ["pending", "ray: world size 8 (8 A100)",
                                 "1,418M params x 75.50B tokens = 7.34e+20 FLOPs", "1,633.0 A100-h at 40% MFU",
-                                "204.1 h on 8 A100", "", ""]
-    # gpt-3.5-turbo at $0.50 / $1.50 per M: 600k x 250 prompt + 600k x 1500 completion tokens
-    assert rows["textbook"][-1] == "≤ $1,425 (budget cap $2,000)"
-    assert rows["labels"][-2].startswith("judge gpt-4o: 100,000 calls")
-    assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $2,589" in result.stderr
+                                "204.1 h on 8 A100", "", "", ""]
+    # gpt-3.5-turbo at $0.50 / $1.50 per M, half in mode batch: 600k x 250 prompt + 600k x 1500 completion tokens
+    assert rows["textbook"][-2] == "≤ $712 (budget cap $2,000)"
+    assert rows["textbook"][-1] == "750,000 distinct for n 600,000 (≥ n)"
+    assert rows["labels"][-3].startswith("judge gpt-4o: 100,000 calls")
+    assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $1,302" in result.stderr
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
 
 
@@ -150,7 +151,7 @@ def test_dry_run_says_when_a_price_or_a_gpu_is_unknown(tmp_path, cli):
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in result.stderr.splitlines() if line.startswith("│")}
-    assert rows["book"][-1] == "price unknown for 'my-model' (add it to syllabus/llm/prices.py)"
+    assert rows["book"][-2] == "price unknown for 'my-model' (add it to syllabus/llm/prices.py or the stage's prices)"
     assert rows["base"][2] == "torchrun: world size 2 (2 H100)" and rows["base"][4].endswith("H100-h at 40% MFU")
     assert rows["ft"][2] == "torchrun: world size 4 (4 TPUv9)" and rows["ft"][4].startswith("unknown GPU 'TPUv9'")
     assert "+ unpriced: my-model" in result.stderr

@@ -13,13 +13,14 @@ The plan table is `PLAN_COLUMNS`: (header, function of a stage's estimate -> cel
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from syllabus.config import Launch, Params, StageSpec
-from syllabus.llm.prices import FREE, Price, price_of
+from syllabus.llm.prices import FREE, price_of, price_table
 
 TRAIN_STAGES = ("train.pretrain", "train.finetune")
 # assumed prompt sizes where a prompt's text is not known before the run (a template plus a topic or a name)
@@ -57,14 +58,16 @@ def training_estimate(params: Params, seq_len: int | None, launch: Launch) -> di
 
 
 def llm_estimate(role: str, endpoint: str | list[str], model: str | None, requests: int, prompt_tokens: int,
-                 completion_tokens: int, prices: tuple[float, float] | None = None) -> dict[str, Any]:
-    """Tokens and dollars of `requests` calls to an endpoint at its model's price (syllabus.llm.prices);
-    free for offline and local models."""
+                 completion_tokens: int, prices: Any = None, mode: str = "online") -> dict[str, Any]:
+    """Tokens and dollars of `requests` calls to an endpoint at its model's price (syllabus.llm.prices,
+    with the stage's `prices` overrides; the batch price in mode batch); free for offline and local models."""
     endpoints = endpoint if isinstance(endpoint, list) else [endpoint]
     remote = any(e.startswith(("http://", "https://")) for e in endpoints)
     estimate = {"llm_role": role, "llm_model": model or endpoints[0], "llm_requests": requests,
                 "llm_prompt_tokens": requests * prompt_tokens, "llm_completion_tokens": requests * completion_tokens}
-    price = Price(*prices) if prices else price_of(model or "") if remote else FREE
+    price = price_of(model or "default", price_table(model or "default", prices)) if remote else FREE
+    if price is not None and mode == "batch":
+        price = price.batch()
     if price is not None:
         estimate["llm_usd"] = price.cost(estimate["llm_prompt_tokens"], estimate["llm_completion_tokens"])
     return estimate
@@ -77,16 +80,54 @@ def stage_estimate(spec: StageSpec, params: Params, specs: dict[str, StageSpec],
         return {"runs_on": _launch_place(launch), **training_estimate(params, seq_len, launch)}
     estimate: dict[str, Any] = {}
     if spec.uses.startswith("synth."):
+        if spec.uses == "synth.expand":
+            requests = params.target_topics * params.fanout // (params.fanout - 1)  # splits, then one names list a leaf
+            return llm_estimate("teacher", params.teacher, params.model, requests,
+                                TEACHER_PROMPT_TOKENS // 2, params.max_tokens, params.prices, params.mode)
         estimate |= llm_estimate("teacher", params.teacher, params.model, params.n, TEACHER_PROMPT_TOKENS,
-                                 params.max_tokens, params.prices)
+                                 params.max_tokens, params.prices, params.mode)
+        estimate |= prompt_space_estimate(spec, params, specs)
         if params.budget_usd is not None:
             estimate["llm_budget_usd"] = params.budget_usd
     elif spec.uses == "curate.annotate" and params.judge != "heuristic":
         from syllabus.curate.judge import MAX_SNIPPET_CHARS
 
         estimate |= llm_estimate("judge", params.judge, params.model, params.n,
-                                 MAX_SNIPPET_CHARS // CHARS_PER_TOKEN, JUDGE_REPLY_TOKENS)
+                                 MAX_SNIPPET_CHARS // CHARS_PER_TOKEN, JUDGE_REPLY_TOKENS, params.prices, params.mode)
     return estimate
+
+
+def prompt_space_estimate(spec: StageSpec, params: Params, specs: dict[str, StageSpec]) -> dict[str, Any]:
+    """Distinct prompts a synth.textbook / synth.exercises stage can form (syllabus.synth.prompts): its
+    vocabulary (a synth.expand input counts at its targets) x its axes; a corpus-seeded stage x snippets."""
+    from syllabus.config import validate
+    from syllabus.synth.exercises import load_names
+    from syllabus.synth.expand import ExpandParams
+    from syllabus.synth.textbook import load_topics
+
+    source = specs.get(str(spec.inputs.get("vocabulary")))
+    grown = validate(ExpandParams, source.params, file=None) if source is not None and source.uses == "synth.expand" \
+        else None
+    if spec.uses == "synth.textbook":
+        topics, audiences, styles = load_topics(params.topics or (grown.topics if grown else None))
+        axes = {"topics": max(grown.target_topics, len(topics)) if grown else len(topics),
+                "audiences": len(audiences), "styles": len(styles)}
+    else:
+        names = load_names(params.names or (grown.names if grown else None))
+        axes = {"names": max(grown.target_names, len(names)) if grown else len(names)}
+    axes |= {name: len(values) for name, values in params.axes.items()}
+    return {"prompts_distinct": math.prod(axes.values()), "prompts_n": params.n, "prompts_axes": axes,
+            "prompts_max_repeats": params.max_repeats, "prompts_seeded": bool(params.seeds or "seeds" in spec.inputs)}
+
+
+def _prompts(e: dict[str, Any]) -> str:
+    if "prompts_distinct" not in e:
+        return ""
+    distinct, n = e["prompts_distinct"], e["prompts_n"]
+    seeded = " x corpus snippets" if e["prompts_seeded"] else ""
+    verdict = "≥ n" if distinct >= n or seeded else \
+        "< n, repeats" if distinct * e["prompts_max_repeats"] >= n else "< n x max_repeats: stops"
+    return f"{distinct:,}{seeded} distinct for n {n:,} ({verdict})"
 
 
 def _launch_place(launch: Launch) -> str:
@@ -126,7 +167,8 @@ def _llm(e: dict[str, Any]) -> str:
 def _dollars(e: dict[str, Any]) -> str:
     if "llm_requests" not in e:
         return ""
-    cost = f"≤ ${e['llm_usd']:,.0f}" if "llm_usd" in e else f"price unknown for {e['llm_model']!r} (add it to syllabus/llm/prices.py)"
+    cost = f"≤ ${e['llm_usd']:,.0f}" if "llm_usd" in e else \
+        f"price unknown for {e['llm_model']!r} (add it to syllabus/llm/prices.py or the stage's prices)"
     return cost + (f" (budget cap ${e['llm_budget_usd']:,.0f})" if "llm_budget_usd" in e else "")
 
 
@@ -137,6 +179,7 @@ PLAN_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("wall time", _wall),
     ("LLM tokens", _llm),
     ("LLM $", _dollars),
+    ("prompts", _prompts),
 ]
 
 

@@ -43,6 +43,7 @@ STAGES: dict[str, str] = {
     "train.finetune": "syllabus.train.loop:finetune_stage",
     "synth.textbook": "syllabus.synth.textbook:textbook_stage",
     "synth.exercises": "syllabus.synth.exercises:exercises_stage",
+    "synth.expand": "syllabus.synth.expand:expand_stage",
     "curate.annotate": "syllabus.curate.judge:annotate_stage",
     "curate.train": "syllabus.curate.classifier:train_stage",
     "curate.filter": "syllabus.curate.filter:filter_stage",

@@ -112,6 +112,26 @@ class Diversity(Summary):
                                        FRACTION)
     embedding_clusters: Clusters = stat("embedding spread", "how evenly records fill k-means clusters of their "
                                         "embeddings")
+    near_duplicate_rate: float | None = stat(
+        "near duplicates", "kept records whose 5-token-shingle Jaccard with an earlier kept one is at least 0.5 "
+        "(the writer already dropped those at 0.8)", FRACTION, None)
+    mean_pairwise_cosine: float | None = stat("mean pairwise cosine", "mean cosine similarity of pairs of records' "
+                                              "hashing embeddings (lower: more spread out)", "", None)
+    distinct_openings: float | None = stat("distinct openings", "distinct first 8 code tokens over records",
+                                           FRACTION, None)
+    top_openings: dict[str, int] | None = stat("most repeated openings", "the first 8 code tokens that open the "
+                                               "most records", "records", None)
+
+
+class PromptSpaceSummary(Summary):
+    distinct: int = stat("distinct prompts", "prompts the stage's axes can form, none repeated", "prompts")
+    requested: int = stat("requested", "prompts sent (n); past `distinct`, further samples of the same prompts",
+                          "prompts")
+    max_repeats: int = stat("max repeats", "samples of one prompt the stage allows at most", "samples")
+    axes: dict[str, int] = stat("axes", "values of each axis the prompts combine", "values")
+
+    def headline(self) -> str:
+        return f"{self.distinct:,} distinct for {self.requested:,} asked ({' x '.join(map(str, self.axes.values()))})"
 
 
 class BenchmarkScores(Summary):
@@ -246,6 +266,8 @@ class SynthSummary(Summary):
     pending: int = stat("pending", "jobs not answered when the run stopped", "jobs")
     rejected: dict[str, int] = stat("rejections", "replies dropped, by reason", "replies")
     diversity: Diversity = stat("diversity", "how varied the kept records are")
+    prompts: PromptSpaceSummary | None = stat("prompt space", "distinct prompts the stage could send, against n",
+                                              "", None)
     llm: Ledger = stat("requests", "what the teacher client did")
     stopped: str | None = stat("stopped early", "why the run stopped before every job was answered")
     teacher_note: str | None = stat("note", "what the teacher is, when it is not a language model", "", None)
@@ -285,6 +307,18 @@ class ExercisesSummary(SynthSummary):
     kind = "synth.exercises"
     verified: int = stat("verified", "exercises whose solution passed its tests in the sandbox", "exercises")
     coverage: ExercisesCoverage = stat("coverage", "which function names and topics the kept exercises cover")
+
+
+class ExpandSummary(Summary):
+    kind = "synth.expand"
+    teacher: str = stat("teacher", "the model or offline template that grew the vocabulary")
+    model: str | None = stat("teacher model", "the teacher's model name")
+    topics_before: int = stat("topics given", "leaves of the source topic tree", "topics")
+    topics: int = stat("topics", "leaves of the grown topic tree (topics.yaml)", "topics")
+    names_before: int = stat("names given", "function names of the source vocabulary", "names")
+    names: int = stat("names", "function names in the grown vocabulary (function_names.txt)", "names")
+    files: list[str] = stat("files", "the editable files written, to review before synthesis")
+    llm: Ledger = stat("requests", "what the teacher client did")
 
 
 class TokenizerSummary(Summary):
@@ -390,7 +424,7 @@ class ReportSummary(Summary):
 
 SUMMARIES: dict[str, type[Summary]] = {model.kind: model for model in (
     IngestSummary, AnnotateSummary, ClassifierSummary, FilterSummary, DedupSummary, DecontamSummary,
-    TextbookSummary, ExercisesSummary, TokenizerSummary, PackSummary, TrainSummary, FinetuneSummary, EvalSummary,
+    TextbookSummary, ExercisesSummary, ExpandSummary, TokenizerSummary, PackSummary, TrainSummary, FinetuneSummary, EvalSummary,
     AblationSummary, ReportSummary)}
 
 

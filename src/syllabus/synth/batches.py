@@ -135,6 +135,13 @@ class TeacherParams(SpendParams):
                                                           "spread over the servers), offline:NAME or local:DIR")
     model: str | None = None
     n: int = Field(100, ge=1, description="prompts to send")
+    max_repeats: int = Field(2, ge=1, description="samples of one distinct prompt at most: a stage whose n "
+                                                   "needs more stops before sending")
+    axes: dict[str, list[str]] = Field({}, description="more constraints, each a prompt line: every prompt "
+                                                       "takes one value of each ({difficulty: [easy, hard]})")
+    seeds: str | None = Field(None, description="dataset dir whose code snippets seed the prompts, one each "
+                                                "(or the stage input `seeds`)")
+    seed_limit: int = Field(100_000, ge=1, description="snippets read from the seeds dataset at most")
     concurrency: int = Field(8, ge=1, description="requests in flight at once, per teacher server")
     temperature: float = Field(0.8, ge=0)
     max_tokens: int = Field(1024, ge=1)
@@ -158,7 +165,8 @@ def make_client(params: TeacherParams, out: str | Path) -> LLMClient:
                      cache_dir=params.cache_dir or Path(out) / "llm-cache", **params.client_options())
 
 
-def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, stopped: str | None) -> dict[str, Any]:
+def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, stopped: str | None,
+                 prompts: dict[str, Any]) -> dict[str, Any]:
     """Counts, acceptance, drop reasons, diversity and spend: what every synthesis manifest reports."""
     stats = dataset.stats
     answered = stats.get("total", 0) - stats.get("pending", 0)
@@ -172,6 +180,7 @@ def base_summary(dataset: Dataset, params: TeacherParams, client: LLMClient, sto
         "pending": stats.get("pending", 0),
         "rejected": {k.removeprefix("dropped_"): v for k, v in sorted(stats.items()) if k.startswith("dropped_")},
         "diversity": diversity_summary(texts),
+        "prompts": prompts,
         "llm": client.ledger.as_dict(),
         "stopped": stopped,
     }

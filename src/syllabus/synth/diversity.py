@@ -1,8 +1,10 @@
 """How varied synthetic data is, and near-duplicate removal while it is written.
 
-The paper's point is that synthetic data must be diverse; these numbers make that checkable:
-distinct n-gram ratio (lexical variety), embedding-cluster coverage (how evenly records spread
-over k-means clusters of their `hashing` embeddings), and topic coverage.
+The paper's point is that synthetic data must be diverse; these numbers make that checkable and
+comparable between runs: distinct n-gram ratio (lexical variety), near-duplicate rate (kept records
+still close to an earlier one, below the filter's threshold), embedding spread (mean pairwise cosine
+of `hashing` embeddings, and how evenly records fill k-means clusters of them), the most repeated
+openings, and coverage of the topics and names asked for.
 """
 
 from __future__ import annotations
@@ -78,8 +80,42 @@ def coverage(found: Iterable[str], universe: Iterable[str]) -> dict[str, float |
     return {"covered": covered, "of": len(universe), "ratio": round(covered / len(universe), 4) if universe else 0.0}
 
 
+NEAR_THRESHOLD = 0.5  # below the 0.8 the writer drops at: how close the survivors still are
+OPENING_TOKENS = 8
+
+
+def near_duplicate_rate(texts: list[str], threshold: float = NEAR_THRESHOLD) -> float:
+    """Fraction of texts whose estimated 5-shingle Jaccard with an earlier one is >= threshold."""
+    near = NearDuplicates(threshold)
+    return round(sum(near.seen(text) for text in texts) / len(texts), 4) if texts else 0.0
+
+
+def mean_pairwise_cosine(texts: list[str], max_texts: int = 500) -> float:
+    """Mean cosine similarity of distinct pairs of `hashing` embeddings of (at most max_texts evenly
+    spaced) texts: 1.0 when all point the same way; lower is more spread out."""
+    from syllabus.embed import get_embedder
+
+    sample = texts[::max(1, len(texts) // max_texts)][:max_texts]
+    if len(sample) < 2:
+        return 0.0
+    vectors = np.asarray(get_embedder("hashing").embed(sample), dtype=np.float64)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    total = vectors.sum(axis=0)
+    pairs = len(sample) * (len(sample) - 1)
+    return round(float((total @ total - (vectors * vectors).sum()) / pairs), 4)
+
+
+def openings(texts: list[str], top: int = 5) -> dict[str, object]:
+    """The first OPENING_TOKENS code tokens of each text: the share of distinct ones and the most repeated."""
+    counts = Counter(" ".join(code_tokens(text)[:OPENING_TOKENS]) for text in texts)
+    repeated = {opening: count for opening, count in counts.most_common(top) if count > 1}
+    return {"distinct_openings": round(len(counts) / len(texts), 4) if texts else 0.0, "top_openings": repeated}
+
+
 def diversity_summary(texts: list[str], max_texts: int = 5000) -> dict[str, object]:
     """Lexical and embedding diversity over (an evenly spaced sample of at most max_texts) texts."""
     step = max(1, len(texts) // max_texts)
     sample = texts[::step]
-    return {"distinct_4gram_ratio": distinct_ngram_ratio(sample), "embedding_clusters": cluster_coverage(sample)}
+    return {"distinct_4gram_ratio": distinct_ngram_ratio(sample), "near_duplicate_rate": near_duplicate_rate(sample),
+            "mean_pairwise_cosine": mean_pairwise_cosine(sample), **openings(sample),
+            "embedding_clusters": cluster_coverage(sample)}

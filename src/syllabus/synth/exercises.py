@@ -29,22 +29,23 @@ from syllabus.sandbox import Check, run_programs
 from syllabus.summaries import ExercisesSummary, dataset_summary
 from syllabus.synth.batches import Job, TeacherParams, base_summary, make_client, synthesize
 from syllabus.synth.diversity import coverage
+from syllabus.synth.prompts import PromptSpace, constraint_axes, corpus_seeds, render_with_constraints
 
 PROMPT = '''Write one Python exercise for a student learning basic coding concepts.
 Topic: {topic}
-Function name: {name}
-
+Function name: {function_name}
+{constraints}
 Reply in exactly this format and nothing else:
 ### SOLUTION
 ```python
 # imports, if any
-def {name}(...) -> ...:
+def {function_name}(...) -> ...:
     """What the function does, with one example."""
     # the body
 ```
 ### TESTS
 ```python
-assert {name}(...) == ...
+assert {function_name}(...) == ...
 # 3 to 6 asserts in all
 ```'''
 
@@ -99,16 +100,11 @@ def load_names(path: str | Path | None = None) -> list[tuple[str, str]]:
     return pairs
 
 
-def exercise_jobs(names: list[tuple[str, str]], n: int, seed: int) -> list[Job]:
-    """n prompts walking the shuffled vocabulary; past its end, further samples of the same names."""
-    order = list(names)
-    random.Random(seed).shuffle(order)
-    jobs = []
-    for i in range(n):
-        topic, name = order[i % len(order)]
-        jobs.append(Job(PROMPT.format(topic=topic, name=name), sample=i // len(order),
-                        meta={"function_name": name, "topic": topic}))
-    return jobs
+def exercise_space(names: list[tuple[str, str]], params: ExercisesParams, seeds: str | Path | None = None) -> PromptSpace:
+    """(topic, function name) x the recipe's extra axes (x corpus snippets, when seeded)."""
+    seeds = seeds or params.seeds
+    return PromptSpace({"names": [{"topic": t, "function_name": n} for t, n in names], **constraint_axes(params.axes),
+                        "seeds": corpus_seeds(seeds, limit=params.seed_limit) if seeds else None})
 
 
 def parse_exercise(text: str, name: str) -> Exercise | str:
@@ -170,11 +166,14 @@ class VerifyExercises:
 
 
 def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 1, executor: str = "local",
-                    address: str | None = None) -> Dataset:
-    """Exercises into dataset dir `out`; each batch is verified as one task on the executor, `workers` at a time."""
+                    address: str | None = None, seeds: str | Path | None = None) -> Dataset:
+    """Exercises into dataset dir `out`; each batch is verified as one task on the executor, `workers` at a
+    time; `seeds`: a dataset dir whose snippets seed the prompts."""
     names = load_names(params.names)
+    space = exercise_space(names, params, seeds)
+    jobs = space.jobs(PROMPT, params.n, seed=params.seed, max_repeats=params.max_repeats, stage="synth.exercises",
+                      render=render_with_constraints)
     client = make_client(params, out)
-    jobs = exercise_jobs(names, params.n, params.seed)
     writer, stopped = synthesize(
         jobs, out, client=client, stage="synth.exercises", params=params.model_dump(mode="json"),
         sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
@@ -185,7 +184,7 @@ def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 
     records = list(dataset.records())
     asked = {(job.meta["topic"], job.meta["function_name"]) for job in jobs}
     summary = ExercisesSummary(
-        **base_summary(dataset, params, client, stopped), verified=dataset.stats.get("verified", 0),
+        **base_summary(dataset, params, client, stopped, space.summary(params.n, params.max_repeats)), verified=dataset.stats.get("verified", 0),
         coverage={"names": coverage((r["function_name"] for r in records), {n for _, n in asked}),
                   "topics": coverage((r["topic"] for r in records), {t for t, _ in asked}),
                   "vocabulary": len(names)})
@@ -193,5 +192,8 @@ def synth_exercises(params: ExercisesParams, out: str | Path, *, workers: int = 
 
 
 def exercises_stage(params: ExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> ExercisesSummary:
-    dataset = synth_exercises(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address)
+    if inputs.get("vocabulary") and not params.names:  # a synth.expand stage's grown vocabulary
+        params = params.model_copy(update={"names": str(Path(inputs["vocabulary"]) / "function_names.txt")})
+    dataset = synth_exercises(params, out, workers=ctx.workers, executor=ctx.executor, address=ctx.address,
+                              seeds=inputs.get("seeds"))
     return dataset_summary(dataset.manifest)

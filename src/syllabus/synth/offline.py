@@ -3,7 +3,8 @@ library (`syllabus.synth.tasks`) and the constraints in the prompt (topic, audie
 name). It is deterministic and not a language model; records it writes carry `teacher:
 offline:...` and the stage summaries say so. It exists so the demo and tests run with no model.
 
-Importing this module registers `offline:textbook` and `offline:exercises` with `syllabus.llm`.
+Importing this module registers `offline:textbook`, `offline:exercises` and `offline:expand` (the
+lists synth.expand asks for) with `syllabus.llm`.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def write_exercise(prompt: str, sample: int) -> str:
     if task is None:
         return (f"The offline template teacher has no template for the function name {name!r}; "
                 "it only writes the functions listed in syllabus/synth/function_names.txt.")
-    rng = random.Random(f"exercise:{name}:{sample}")
+    rng = random.Random(f"exercise:{prompt}:{sample}")  # every distinct prompt its own exercise
     (call, result), *tests = _calls(task, rng, 6)
     example = rng.choice(EXAMPLE_FORMS).format(call=call, result=result)
     solution = task_source(task, f"{task.doc}\n\n{example}")
@@ -165,7 +166,7 @@ def write_textbook(prompt: str, sample: int) -> str:
     style = prompt_field(prompt, "Style") or "tutorial"
     parts = [p.strip() for p in topic.split(">")]
     leaf, area = parts[-1], parts[min(1, len(parts) - 1)].lower()
-    rng = random.Random(f"textbook:{topic}:{audience}:{style}:{sample}")
+    rng = random.Random(f"textbook:{prompt}:{sample}")
     candidates = [t for t in TASKS.values() if t.topic == area] or list(TASKS.values())
     task = rng.choice(candidates)
     (call, result), *more = _calls(task, rng, 3)
@@ -202,5 +203,31 @@ def write_textbook(prompt: str, sample: int) -> str:
 
 
 
+
+
+# ── vocabulary expansion (synth.expand) ──────────────────────────────────────────────────────
+
+ASPECTS = ("basics", "common mistakes", "edge cases", "with loops", "with recursion", "with dictionaries",
+           "in practice", "step by step", "and testing", "and efficiency", "with strings", "with lists")
+VERBS = ("count", "find", "sum", "filter", "sort", "group", "check", "build", "merge", "split", "reverse",
+         "rank", "pair", "scale", "clean", "encode", "decode", "compare", "index", "flatten")
+
+
+def _slug(text: str) -> str:
+    return "_".join(re.findall(r"[a-z0-9]+", text.lower())[-3:]) or "items"
+
+
+def write_list(prompt: str, sample: int) -> str:
+    """A one-per-line list for the synth.expand prompts: subtopics of the prompt's `Topic:` (its last
+    part joined with an aspect), or function names (a verb and the topic's words)."""
+    topic = (prompt_field(prompt, "Topic") or "python").split(">")[-1].strip()
+    k = int(re.search(r"List (\d+)", prompt).group(1)) if re.search(r"List (\d+)", prompt) else 8
+    rng = random.Random(f"expand:{prompt}:{sample}")
+    if "function names" in prompt:
+        verbs = rng.sample(VERBS, min(k, len(VERBS)))
+        return "\n".join(f"{verb}_{_slug(topic)}" for verb in verbs)
+    aspects = rng.sample(ASPECTS, min(k, len(ASPECTS)))
+    return "\n".join(f"- {topic} {aspect}" for aspect in aspects)
 register_offline("textbook", write_textbook)
 register_offline("exercises", write_exercise)
+register_offline("expand", write_list)

@@ -23,12 +23,13 @@ from syllabus.llm import Reply
 from syllabus.summaries import TextbookSummary, dataset_summary
 from syllabus.synth.batches import Job, TeacherParams, base_summary, make_client, synthesize
 from syllabus.synth.diversity import coverage
+from syllabus.synth.prompts import PromptSpace, constraint_axes, corpus_seeds, render_with_constraints
 
 PROMPT = """Write one section of a Python textbook.
 Topic: {topic}
 Audience: {audience}
 Style: {style}
-
+{constraints}
 Write for that audience, in that style, about that topic only. Use markdown: start with a "## " heading,
 explain the idea in clear prose, and include at least one complete, runnable Python example in a
 ```python code block (show what it prints). 300 to 700 words."""
@@ -69,16 +70,13 @@ def load_topics(path: str | Path | None = None) -> tuple[list[str], list[str], l
     return _leaves(spec.topics, ()), spec.audiences, spec.styles
 
 
-def textbook_jobs(topics: list[str], audiences: list[str], styles: list[str], n: int, seed: int) -> list[Job]:
-    """n prompts walking the shuffled topic x audience x style grid; past its end, further samples."""
-    grid = [(t, a, s) for t in topics for a in audiences for s in styles]
-    random.Random(seed).shuffle(grid)
-    jobs = []
-    for i in range(n):
-        topic, audience, style = grid[i % len(grid)]
-        jobs.append(Job(PROMPT.format(topic=topic, audience=audience, style=style), sample=i // len(grid),
-                        meta={"topic": topic, "audience": audience, "style": style}))
-    return jobs
+def textbook_space(topics: list[str], audiences: list[str], styles: list[str], params: TextbookParams,
+                   seeds: str | Path | None = None) -> PromptSpace:
+    """Topic leaf x audience x style x the recipe's extra axes (x corpus snippets, when seeded)."""
+    seeds = seeds or params.seeds
+    return PromptSpace({"topics": [{"topic": t} for t in topics], "audiences": [{"audience": a} for a in audiences],
+                        "styles": [{"style": s} for s in styles], **constraint_axes(params.axes),
+                        "seeds": corpus_seeds(seeds, limit=params.seed_limit) if seeds else None})
 
 
 def check_section(text: str) -> tuple[str | None, int]:
@@ -108,10 +106,13 @@ def accept_sections(jobs: list[Job], replies: list[Reply], stats: Counter) -> li
     return records
 
 
-def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
+def synth_textbook(params: TextbookParams, out: str | Path, *, seeds: str | Path | None = None) -> Dataset:
+    """Sections into dataset dir `out`; `seeds`: a dataset dir whose snippets seed the prompts."""
     topics, audiences, styles = load_topics(params.topics)
+    space = textbook_space(topics, audiences, styles, params, seeds)
+    jobs = space.jobs(PROMPT, params.n, seed=params.seed, max_repeats=params.max_repeats, stage="synth.textbook",
+                      render=render_with_constraints)
     client = make_client(params, out)
-    jobs = textbook_jobs(topics, audiences, styles, params.n, params.seed)
     writer, stopped = synthesize(
         jobs, out, client=client, stage="synth.textbook", params=params.model_dump(mode="json"),
         sampling={"temperature": params.temperature, "max_tokens": params.max_tokens},
@@ -120,7 +121,7 @@ def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
     dataset = writer.close()
     records = list(dataset.records())
     summary = TextbookSummary(
-        **base_summary(dataset, params, client, stopped),
+        **base_summary(dataset, params, client, stopped, space.summary(params.n, params.max_repeats)),
         code_blocks={"total": dataset.stats.get("code_blocks", 0),
                      "in_kept_sections": sum(r["code_blocks"] for r in records)},
         coverage={"topics": coverage((r["topic"] for r in records), topics),
@@ -130,4 +131,6 @@ def synth_textbook(params: TextbookParams, out: str | Path) -> Dataset:
 
 
 def textbook_stage(params: TextbookParams, inputs: dict, out: Path, ctx: StageContext) -> TextbookSummary:
-    return dataset_summary(synth_textbook(params, out).manifest)
+    if inputs.get("vocabulary") and not params.topics:  # a synth.expand stage's grown tree
+        params = params.model_copy(update={"topics": str(Path(inputs["vocabulary"]) / "topics.yaml")})
+    return dataset_summary(synth_textbook(params, out, seeds=inputs.get("seeds")).manifest)
