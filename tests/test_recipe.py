@@ -132,7 +132,7 @@ def test_dry_run_of_phi1_states_world_size_gpu_hours_wall_time_and_dollars(tmp_p
     assert rows["textbook"][-2] == "≤ $712 (budget cap $2,000)"
     assert rows["textbook"][-1] == "750,000 distinct for n 600,000 (≥ n)"
     assert rows["labels"][-3].startswith("judge gpt-4o: 100,000 calls")
-    assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $1,302" in result.stderr
+    assert "training ≈ 1,701.0 GPU-hours, 212.6 h wall; LLM calls ≤ $1,522" in result.stderr
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
 
 
