@@ -120,6 +120,45 @@ def test_lr_warms_up_linearly_then_decays_linearly():
     assert factor(750 + (36_000 - 750) // 2) == pytest.approx(0.5, abs=1e-4) and factor(36_000) == 0.0
 
 
+def test_wsd_holds_the_lr_then_decays_over_the_last_fraction_of_each_budget():
+    config = config_from_dict({"preset": "tiny-pretrain", "schedule": "wsd", "warmup_steps": 10, "max_steps": 100,
+                               "decay_fraction": 0.2, "budgets": [50]})
+    trunk, branch = lr_lambda(config), lr_lambda(config, 50)
+    assert trunk(5) == branch(5) == pytest.approx(0.6) and trunk(79) == branch(39) == 1.0
+    assert trunk(90) == pytest.approx(0.5) and branch(45) == pytest.approx(0.5) and trunk(100) == branch(50) == 0.0
+    for bad in ({"budgets": [50], "schedule": "linear"}, {"budgets": [100]}, {"budgets": [60, 50]}, {"budgets": [5]}):
+        with pytest.raises(BadInput, match="budget"):
+            config_from_dict({"preset": "tiny-pretrain", "schedule": "wsd", "warmup_steps": 10, "max_steps": 100,
+                              **bad})
+
+
+def test_cooldown_branches_equal_separate_runs_and_leave_the_trunk_unchanged(corpus, tmp_path):
+    wsd = {"schedule": "wsd", "decay_fraction": 0.25, "checkpoint_every": 1000, "eval_every": 1000}
+    summary = train(_tiny(max_steps=16, budgets=[8], **wsd), corpus / "packed", tmp_path / "branched")
+    train(_tiny(max_steps=8, **wsd), corpus / "packed", tmp_path / "short")
+    train(_tiny(max_steps=16, **wsd), corpus / "packed", tmp_path / "long")
+    assert [b["steps"] for b in summary["budgets"]] == [8, 16]
+    branch = Path(summary["budgets"][0]["model"])
+    assert (branch / "model.safetensors").read_bytes() == (tmp_path / "short" / "model.safetensors").read_bytes()
+    assert _losses(tmp_path / "branched") == _losses(tmp_path / "long")
+    assert (tmp_path / "branched" / "model.safetensors").read_bytes() == \
+        (tmp_path / "long" / "model.safetensors").read_bytes()
+
+
+def test_the_recipe_seed_reaches_initialisation_and_data_order(corpus, tmp_path):
+    from syllabus.config import StageContext
+    from syllabus.train.loop import TrainStageParams, pretrain_stage
+
+    params = TrainStageParams(preset="tiny-pretrain", overrides=_tiny().model_dump(exclude={"seed"}))
+    first_losses = {}
+    for seed in (0, 1):
+        out = tmp_path / f"seed{seed}"
+        pretrain_stage(params, {"data": corpus / "packed"}, out, StageContext(run_dir=tmp_path, stage="t", seed=seed))
+        assert json.loads((out / "train_config.json").read_text())["config"]["seed"] == seed
+        first_losses[seed] = _losses(out)[0]
+    assert first_losses[0] != first_losses[1]
+
+
 def test_presets_carry_the_papers_hyperparameters():
     pre, ft = config_from_dict({"preset": "phi-1-pretrain"}), config_from_dict({"preset": "phi-1-finetune"})
     assert (pre.lr, pre.warmup_steps, pre.max_steps, pre.weight_decay, pre.batch_size, pre.dropout) == \

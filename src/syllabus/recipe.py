@@ -87,11 +87,11 @@ class PlannedStage:
     launch: Launch  # how it runs, not what it computes: not part of the fingerprint
 
 
-def _fingerprint(spec: StageSpec, params: Params, upstream: list[str]) -> str:
-    """What a stage was asked to do, including its input stages' fingerprints: a changed stage re-runs
-    everything downstream of it."""
+def _fingerprint(spec: StageSpec, params: Params, upstream: list[str], seed: int) -> str:
+    """What a stage was asked to do, including the recipe's seed and its input stages' fingerprints: a
+    changed stage re-runs everything downstream of it."""
     blob = json.dumps({"uses": spec.uses, "inputs": spec.inputs, "params": params.model_dump(mode="json"),
-                       "upstream": upstream}, sort_keys=True)
+                       "upstream": upstream, "seed": seed}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -114,7 +114,7 @@ def plan(recipe: Recipe, run_dir: Path) -> list[PlannedStage]:
                     upstream.append(fingerprints[str(target)])
                 paths.append(run_dir / target if kind == "stage" else Path(target))
             inputs[name] = paths if isinstance(ref, list) else paths[0]
-        fingerprints[spec.name] = _fingerprint(spec, params, upstream)
+        fingerprints[spec.name] = _fingerprint(spec, params, upstream, recipe.defaults.seed)
         planned.append(PlannedStage(spec, fn, params, inputs, run_dir / spec.name, fingerprints[spec.name],
                                     recipe.launch_of(i)))
     return planned

@@ -29,6 +29,13 @@ class TrainConfig(Params):
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0)  # linear decay ends at lr * min_lr_ratio
     warmup_steps: int = Field(0, ge=0)
     max_steps: int = Field(100, ge=1)
+    # linear: warmup, then linear decay to max_steps (the paper's). wsd: warmup-stable-decay, the lr
+    # holds after warmup and decays over the last decay_fraction of the run; with `budgets`, the run
+    # also branches a cooldown off the stable trunk for each smaller budget and exports that model
+    # too, so one run gives the checkpoints of several token budgets.
+    schedule: Literal["linear", "wsd"] = "linear"
+    decay_fraction: float = Field(0.2, gt=0.0, le=1.0)
+    budgets: list[int] = Field(default_factory=list, description="wsd: step counts < max_steps to branch a cooldown to")
     weight_decay: float = Field(0.1, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
@@ -54,6 +61,12 @@ class TrainConfig(Params):
                              f"{self.micro_batch_size}")
         if self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps {self.warmup_steps} > max_steps {self.max_steps}")
+        if self.budgets and self.schedule != "wsd":
+            raise ValueError("budgets need schedule: wsd (a cooldown branches off a stable lr)")
+        if sorted(set(self.budgets)) != self.budgets or any(not 0 < b < self.max_steps for b in self.budgets):
+            raise ValueError(f"budgets {self.budgets} must be increasing step counts between 0 and max_steps")
+        if any(self.cooldown_start(b) < self.warmup_steps for b in self.budgets):
+            raise ValueError(f"budget {self.budgets[0]} steps would start its cooldown inside the warmup")
         return self
 
     @field_validator("report_to")
@@ -63,6 +76,10 @@ class TrainConfig(Params):
         if problem:
             raise ValueError(problem)
         return report_to
+
+    def cooldown_start(self, end: int) -> int:
+        """wsd: the step at which the lr of a run ending at `end` starts to decay."""
+        return end - max(1, round(self.decay_fraction * end))
 
 
 # The paper trains in fp16 on A100s; bf16 needs no loss scaling and is what current GPUs prefer.

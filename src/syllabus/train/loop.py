@@ -13,6 +13,7 @@ what eval, serve and a finetune's `init` load.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import shutil
@@ -53,13 +54,17 @@ from syllabus.train.dist import (
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def lr_lambda(config: TrainConfig):
-    """Linear warmup to lr, then linear decay to lr * min_lr_ratio at max_steps (the paper's schedule)."""
+def lr_lambda(config: TrainConfig, end: int | None = None):
+    """The lr factor of each step of a run that ends at `end` (default max_steps): linear warmup to lr,
+    then linear decay to lr * min_lr_ratio at `end` (the paper's schedule), or with schedule wsd the
+    lr held until `config.cooldown_start(end)` and decayed linearly from there."""
+    end = config.max_steps if end is None else end
+    decay_from = config.cooldown_start(end) if config.schedule == "wsd" else config.warmup_steps
 
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1)
+        progress = max(step - decay_from, 0) / max(end - decay_from, 1)
         return 1.0 - (1.0 - config.min_lr_ratio) * min(progress, 1.0)
 
     return factor
@@ -159,12 +164,11 @@ class Trainer:
         torch.manual_seed(config.seed + env.rank)  # different dropout masks per rank
         self.model = wrap_model(model.to(env.device), config.distributed, env)
         self.optimizer = make_optimizer(self.model, config)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config))
+        self.lr_factor = lr_lambda(config)  # a cooldown branch swaps in its own
         self.scaler = torch.amp.GradScaler(env.device.type, enabled=config.precision == "fp16")
         self.step = 0
         if state is not None:
             load_full_state(self.model, self.optimizer, state["model"], state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
             self.step = state["step"]
             rng = state["rng"]
@@ -215,11 +219,12 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
             grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
-        lr = self.scheduler.get_last_lr()[0]
+        lr = config.lr * self.lr_factor(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
         self.step += 1
         return all_reduce_sum(total.cpu()).item() / count, grad_norm, lr
 
@@ -246,25 +251,28 @@ class Trainer:
         if self.env.is_main:
             save_checkpoint(self.checkpoint_dir, self.step, {
                 "step": self.step, "samples": self.step * self.config.batch_size,
-                "model": model_state, "optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(),
+                "model": model_state, "optimizer": optimizer_state,
                 "scaler": self.scaler.state_dict(), "rng": rng,
                 "model_config": self.model_config.to_dict(),
                 "config": self.config.model_dump(mode="json"),
             }, keep=self.config.keep_checkpoints)
 
-    def export(self, hf_out: Path | None = None, summary: dict[str, Any] | None = None) -> None:
-        """Write the trained weights as a model dir into `out` (and a Hugging Face dir if asked)."""
+    def export(self, hf_out: Path | None = None, summary: dict[str, Any] | None = None,
+               model_dir: Path | None = None) -> None:
+        """Write the trained weights as a model dir into `model_dir` (default `out`), and a Hugging
+        Face dir if asked."""
         from syllabus.model import Phi
         from syllabus.tokenizer import load_tokenizer
         from syllabus.train.export import write_hf_dir
 
+        model_dir = model_dir or self.out
         model_state, _ = full_state(self.model, self.optimizer)
         if not self.env.is_main:
             return
         model = Phi(with_dropout(self.model_config, 0.0))
         model.load_state_dict(model_state)
-        model.save_pretrained(self.out)
-        shutil.copyfile(self.data.tokenizer_file, self.out / "tokenizer.json")
+        model.save_pretrained(model_dir)
+        shutil.copyfile(self.data.tokenizer_file, model_dir / "tokenizer.json")
         if hf_out is not None:
             write_hf_dir(model, load_tokenizer(self.data.tokenizer_file), hf_out, self.card(model, summary or {}))
 
@@ -282,16 +290,57 @@ class Trainer:
                 "hyperparameters": f"lr {config.lr}, warmup {config.warmup_steps}, batch {config.batch_size}, "
                 f"weight decay {config.weight_decay}, dropout {config.dropout}, {config.precision}"}
 
+    def budget_dir(self, steps: int) -> Path:
+        return self.out / "budgets" / f"steps-{steps:08d}"
+
+    def cooldown_branch(self, end: int, stop: _StopFlag) -> None:
+        """Decay the lr from the current (stable) step to `end` on the trunk's own data stream, export
+        that model to budget_dir(end), then put the trunk back exactly as it was."""
+        trunk = {"step": self.step, "lr_factor": self.lr_factor, "rng": capture_rng(),
+                 "model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                 "scaler": copy.deepcopy(self.scaler.state_dict())}
+        out = self.budget_dir(end)
+        out.mkdir(parents=True, exist_ok=True)
+        self.lr_factor = lr_lambda(self.config, end)
+        losses = []
+        while self.step < end:
+            losses.append(self.train_step()[0])
+            if all_reduce_sum(torch.tensor(float(stop.set))).item() > 0:
+                raise KeyboardInterrupt  # the trunk's checkpoint at the branch point redoes this branch
+        val_loss = self.validation_loss()
+        self.export(model_dir=out)
+        tokens = end * self.config.batch_size * self.data.seq_len
+        if self.env.is_main:
+            atomic_write_json(out / "budget.json", {"steps": end, "tokens": tokens, "loss": losses[-1],
+                                                    "val_loss": val_loss})
+        self.model.load_state_dict(trunk["model"])
+        self.optimizer.load_state_dict(trunk["optimizer"])
+        self.scaler.load_state_dict(trunk["scaler"])
+        self.step, self.lr_factor = trunk["step"], trunk["lr_factor"]
+        restore_rng(trunk["rng"])
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """Every exported budget, smallest first; the full run's model dir is `out` itself."""
+        found = [read_json(self.budget_dir(steps) / "budget.json") | {"model": str(self.budget_dir(steps))}
+                 for steps in self.config.budgets if (self.budget_dir(steps) / "budget.json").exists()]
+        return found
+
     def run(self) -> dict[str, Any]:
         config, env = self.config, self.env
         self.model.train()
         tokens_per_step = config.batch_size * self.data.seq_len
         loss = val_loss = float("nan")
         started, done_at_start = time.time(), self.step
+        branch_at = {config.cooldown_start(end): end for end in config.budgets}
         with _StopFlag() as stop, progress_bar() if env.is_main else nullcontext() as bar:
             task = bar.add_task("train", total=config.max_steps, completed=self.step, status="") if bar else None
             interval_start, interval_steps = time.time(), 0
             while self.step < config.max_steps:
+                end = branch_at.get(self.step)
+                if end is not None and not (self.budget_dir(end) / "budget.json").exists():
+                    self.save()  # the branch point, so that a kill inside the branch redoes only the branch
+                    self.cooldown_branch(end, stop)
+                    interval_start, interval_steps = time.time(), 0
                 loss, grad_norm, lr = self.train_step()
                 interval_steps += 1
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
@@ -318,9 +367,13 @@ class Trainer:
                         console.print(f"stopped at step {self.step}; checkpoint saved, resume with --resume")
                     raise KeyboardInterrupt
         seconds = time.time() - started
-        return {"steps": self.step, "loss": loss, "val_loss": val_loss,
-                "tokens": self.step * tokens_per_step, "seconds": round(seconds, 2),
-                "tokens_per_s": round((self.step - done_at_start) * tokens_per_step / max(seconds, 1e-9), 1)}
+        tokens = self.step * tokens_per_step
+        final = {"steps": self.step, "tokens": tokens, "loss": loss, "val_loss": val_loss, "model": str(self.out)}
+        return {"steps": self.step, "loss": loss, "val_loss": val_loss, "tokens": tokens,
+                "epochs": round(self.step * config.batch_size / max(self.data.epoch_size, 1), 3),
+                "seconds": round(seconds, 2),
+                "tokens_per_s": round((self.step - done_at_start) * tokens_per_step / max(seconds, 1e-9), 1),
+                "budgets": [*self.budgets(), final]}
 
 
 def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: bool = False,
@@ -358,7 +411,8 @@ def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]],
                  ctx: StageContext) -> dict:
     if "data" not in inputs:
         raise BadInput(f"{ctx.stage}: needs input 'data' (a packed dir from train.pack)")
-    config = config_from_dict({"preset": params.preset, **params.overrides})
+    # the recipe's seed (initialisation and data order) unless the stage sets its own
+    config = config_from_dict({"preset": params.preset, "seed": ctx.seed, **params.overrides})
     # a killed stage resumes from its checkpoints when the runner starts it again; a changed one starts over
     previous = out / "train_config.json"
     if previous.exists() and read_json(previous)["config"] != config.model_dump(mode="json"):
