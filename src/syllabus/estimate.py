@@ -79,7 +79,7 @@ def stage_estimate(spec: StageSpec, params: Params, specs: dict[str, StageSpec],
         seq_len = data.params.get("seq_len") if data is not None else None
         return {"runs_on": _launch_place(launch), **training_estimate(params, seq_len, launch)}
     estimate: dict[str, Any] = {}
-    if spec.uses.startswith("synth."):
+    if spec.uses.startswith("synth.") and hasattr(params, "teacher"):  # mined sources have no teacher
         if spec.uses == "synth.expand":
             requests = params.target_topics * params.fanout // (params.fanout - 1)  # splits, then one names list a leaf
             return llm_estimate("teacher", params.teacher, params.model, requests,

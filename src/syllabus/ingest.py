@@ -8,6 +8,7 @@ the `source` argument it was found under.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from pydantic import Field
 
 from syllabus.config import Params, StageContext
 from syllabus.data.dataset import Dataset, DatasetWriter, OutputFormat, record_id, remove_shard, write_shard
-from syllabus.data.files import iter_jsonl
+from syllabus.data.files import installed_package_roots, iter_jsonl
 from syllabus.data.licenses import UNKNOWN, tree_licenses
 from syllabus.errors import BadInput
 from syllabus.scale import map_shards
@@ -54,6 +55,9 @@ class IngestParams(Params):
     # JSONL files whose `text` fields must stay out of the corpus (e.g. the labelled snippets an
     # embedder pretrained on it is evaluated on): a file containing one of them verbatim is skipped
     exclude: list[Path] = []
+    # glob patterns on a file's path relative to its source dir (`test/*`, `pydoc_data/*`): data held
+    # out of this corpus, e.g. because another stage turns it into textbook text or a held-out set
+    exclude_paths: list[str] = []
 
 
 class Candidate:
@@ -124,6 +128,7 @@ def _directory_units(source: str, root: Path, params: IngestParams) -> list[Unit
     is_git = (root / ".git").exists()
     files = _git_files(root) if is_git else None
     paths = [p for p in files if p.name.endswith(extensions)] if files is not None else list(_walk_py(root, extensions))
+    paths = [p for p in paths if not any(fnmatch.fnmatch(str(p.relative_to(root)), pattern) for pattern in params.exclude_paths)]
     repo = _git_remote(root) if is_git else root.name
     license_of = tree_licenses(root)
     licenses = [license_of(path.relative_to(root).as_posix()) for path in paths]
@@ -136,6 +141,10 @@ def plan_units(params: IngestParams) -> list[Unit]:
     """Every source split into units, in source order: the same plan whatever runs it."""
     units = []
     for source in params.sources:
+        if source.startswith("package:"):  # an installed package's source, e.g. a held-out set
+            for root in installed_package_roots(source.removeprefix("package:")):
+                units += _directory_units(source, root, params) if root.is_dir() else [Unit(source, (root,), root.parent)]
+            continue
         path = NAMED_SOURCES[source]() if source in NAMED_SOURCES else Path(source)
         if not path.exists():
             raise BadInput("no such file or directory", file=path)

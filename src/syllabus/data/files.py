@@ -123,3 +123,19 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 def read_jsonl(path: str | Path) -> list[dict]:
     return [obj for _, obj in iter_jsonl(path)]
+
+
+def installed_package_roots(name: str) -> list[Path]:
+    """The source dir(s) of an installed package, or its one .py file for a plain module, found
+    without importing it (nothing of the package runs)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise BadInput(f"no installed package or module named {name!r}")
+    if spec.submodule_search_locations:
+        return [Path(p) for p in spec.submodule_search_locations]
+    return [Path(spec.origin)] if spec.origin and spec.origin.endswith(".py") else []
