@@ -104,15 +104,30 @@ def _from_vocab_and_merges(path: Path) -> tokenizers.Tokenizer:
     return tok
 
 
-def dataset_texts(dataset_dirs: Iterable[str | Path]) -> Iterator[str]:
+def dataset_texts(dataset_dirs: Iterable[str | Path], max_chars: int | None = None) -> Iterator[str]:
+    """Every record's text, dataset after dataset; with max_chars, about that many characters of each."""
     from syllabus.data.dataset import Dataset
 
     for path in dataset_dirs:
+        taken = 0
         for record in Dataset(path).records():
+            if max_chars is not None and taken >= max_chars:
+                break
+            taken += len(record["text"])
             yield record["text"]
 
 
-def train_tokenizer(dataset_dirs: list[str | Path], vocab_size: int, out_dir: str | Path, min_frequency: int = 2) -> Tokenizer:
+def _dataset_chars(path: str | Path) -> int:
+    from syllabus.data.dataset import Dataset
+
+    return sum(len(record["text"]) for record in Dataset(path).records())
+
+
+def train_tokenizer(dataset_dirs: list[str | Path], vocab_size: int, out_dir: str | Path, min_frequency: int = 2,
+                    balance: bool = False) -> Tokenizer:
+    """Train a byte-level BPE on the texts of dataset dirs; writes out_dir/tokenizer.json. With
+    `balance`, on an equal share of each (as many characters as the smallest has), so that no
+    source's vocabulary wins by volume: one tokenizer for arms trained on different mixes."""
     """Train a byte-level BPE on the texts of dataset dirs; writes out_dir/tokenizer.json."""
     if vocab_size < 256 + 1 + len(WHITESPACE_RUNS):
         raise BadInput(f"vocab_size {vocab_size} is too small: the 256 bytes, {EOT} and whitespace runs need {257 + len(WHITESPACE_RUNS)}")
@@ -127,7 +142,8 @@ def train_tokenizer(dataset_dirs: list[str | Path], vocab_size: int, out_dir: st
         show_progress=False,
     )
     with console.status("training tokenizer"):
-        tok.train_from_iterator(dataset_texts(dataset_dirs), trainer)
+        share = min(_dataset_chars(path) for path in dataset_dirs) if balance else None
+        tok.train_from_iterator(dataset_texts(dataset_dirs, share), trainer)
     # added tokens are split off before byte-level BPE, longest first, so indentation is one token
     tok.add_tokens([AddedToken(w, normalized=False) for w in WHITESPACE_RUNS])
     tokenizer = Tokenizer(tok, source=Path(out_dir) / TOKENIZER_FILE)

@@ -256,6 +256,7 @@ def pack_stage(params: PackParams, inputs: dict[str, Path | list[Path]], out: Pa
 class TokenizerParams(Params):
     vocab_size: int = 4096
     min_frequency: int = 2
+    balance: bool = False  # train on an equal share of each input dataset
 
 
 def tokenizer_stage(params: TokenizerParams, inputs: dict, out: Path, ctx: StageContext) -> TokenizerSummary:
@@ -263,5 +264,5 @@ def tokenizer_stage(params: TokenizerParams, inputs: dict, out: Path, ctx: Stage
     from syllabus.tokenizer import TOKENIZER_FILE, train_tokenizer
 
     data = inputs["data"] if isinstance(inputs["data"], list) else [inputs["data"]]
-    tokenizer = train_tokenizer(data, params.vocab_size, out, params.min_frequency)
+    tokenizer = train_tokenizer(data, params.vocab_size, out, params.min_frequency, params.balance)
     return TokenizerSummary(vocab_size=tokenizer.vocab_size, path=str(Path(out) / TOKENIZER_FILE))
