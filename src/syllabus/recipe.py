@@ -44,10 +44,14 @@ STAGES: dict[str, str] = {
     "synth.textbook": "syllabus.synth.textbook:textbook_stage",
     "synth.exercises": "syllabus.synth.exercises:exercises_stage",
     "synth.expand": "syllabus.synth.expand:expand_stage",
+    "synth.mined_exercises": "syllabus.synth.mined:mined_exercises_stage",
+    "synth.human_textbook": "syllabus.synth.mined:human_textbook_stage",
     "curate.annotate": "syllabus.curate.judge:annotate_stage",
     "curate.train": "syllabus.curate.classifier:train_stage",
     "curate.filter": "syllabus.curate.filter:filter_stage",
     "eval": "syllabus.eval.stage:eval_stage",
+    "eval.mutants": "syllabus.eval.mutants:mutants_stage",
+    "eval.scaling": "syllabus.eval.scaling:scaling_eval_stage",
     "ablation": "syllabus.report.ablation:ablation_stage",
 }
 

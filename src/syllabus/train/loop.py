@@ -390,6 +390,8 @@ def train(config: TrainConfig, data: str | Path, out: str | Path, *, resume: boo
         finally:
             trainer.log.close()
         trainer.export(hf_out and Path(hf_out), summary)
+        if env.is_main:  # what eval.scaling scores: every budget's model dir, the final one last
+            atomic_write_json(out / "budgets.json", summary["budgets"])
         return summary
     finally:
         if owns_group:
