@@ -243,7 +243,7 @@ class Trainer:
                                   _target_count(tokens, mask)])
         self.model.train()
         loss_sum, count = all_reduce_sum(total).tolist()
-        return loss_sum / count
+        return loss_sum / count if count else float("nan")  # a masked val slice may hold no target
 
     def save(self) -> None:
         model_state, optimizer_state = full_state(self.model, self.optimizer)
