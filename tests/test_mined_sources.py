@@ -1,7 +1,7 @@
 import textwrap
 
 from syllabus.benchmarks import MBPP_TEST_SPLIT
-from syllabus.data.ingest import IngestParams, ingest
+from syllabus.ingest import IngestParams, ingest
 from syllabus.synth.mined import (HumanTextbookParams, MinedExercisesParams, human_textbook, mbpp_exercises,
                                   mine_exercises)
 
@@ -69,7 +69,7 @@ def test_doctest_exercises_are_kept_only_when_the_original_passes_in_the_sandbox
 
 
 def test_mbpp_exercises_are_the_non_test_splits():
-    ids = [int(task_id.removeprefix("Mbpp/")) for task_id, _ in mbpp_exercises()]
+    ids = [int(problem.task_id.removeprefix("Mbpp/")) for problem, _ in mbpp_exercises()]
     assert len(ids) == 474 and not set(ids) & set(MBPP_TEST_SPLIT)
     assert min(ids) == 1 and max(ids) == 974
 

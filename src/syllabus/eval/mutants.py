@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from syllabus.benchmarks import Problem, check_program, load_benchmark
+from syllabus.benchmarks import Problem, completion_check, load_benchmark
 from syllabus.config import Params, StageContext
 from syllabus.data.files import atomic_write_json, iter_jsonl, write_jsonl
 
@@ -115,12 +115,12 @@ def find_mutants(problems: list[Problem], *, max_candidates: int = 8, workers: i
     by_id = {p.task_id: p for p in problems}
     found: dict[str, tuple[str, str]] = {}
     with SandboxPool(workers=workers, timeout=timeout) as pool:
-        canonical = pool.run_many([check_program(p, p.canonical_solution) for p in problems])
+        canonical = pool.run_many([completion_check(p, p.canonical_solution) for p in problems])
         open_ids = [p.task_id for p, v in zip(problems, canonical) if v.passed]
         stats["canonical_fails_its_tests"] = len(problems) - len(open_ids)
         for round_ in range(max_candidates):  # a round tries every open problem's next candidate
             todo = [t for t in open_ids if round_ < len(candidates[t])]
-            verdicts = pool.run_many([check_program(by_id[t], candidates[t][round_][1]) for t in todo])
+            verdicts = pool.run_many([completion_check(by_id[t], candidates[t][round_][1]) for t in todo])
             for task_id, verdict in zip(todo, verdicts):
                 if not verdict.passed:
                     found[task_id] = candidates[task_id][round_]

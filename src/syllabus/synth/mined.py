@@ -31,11 +31,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from syllabus.benchmarks import load_packaged
+from syllabus.benchmarks import Problem, completion_check, load_packaged
 from syllabus.config import Params, StageContext
 from syllabus.data.dataset import Dataset, write_dataset
 from syllabus.data.files import installed_package_roots
 from syllabus.errors import BadInput
+from syllabus.sandbox import Check, run_programs
 from syllabus.synth.exercises import Exercise
 
 # MBPP's prompt split (1-10) and its train and validation splits (511-974): everything but the test split
@@ -43,19 +44,21 @@ MBPP_EXERCISE_IDS = (*range(1, 11), *range(511, 975))
 MBPP_FILE = "mbpp.jsonl"
 SKIP_DIRS = {"__pycache__", "tests", "test", "testing", "_vendor", "vendor"}
 
-# runs the doctest examples of NAME's docstring; a clean exit means they pass
-DOCTEST_CHECK = '''
+# The test of a doctest exercise: the docstring's examples, run by doctest in the sandbox's checker,
+# where NAME calls the program's function across the process boundary.
+DOCTEST_CHECK = """import doctest
 
-def _check_examples():
-    import doctest
+
+def _run_examples():
+    globs = dict(globals())
+    test = doctest.DocTestParser().get_doctest({docstring!r}, globs, {name!r}, None, 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder(recurse=False).find({name}, "{name}", globs=dict(globals())):
-        runner.run(test, out=lambda text: None)
+    runner.run(test, out=lambda text: None)
     assert runner.tries > 0 and runner.failures == 0, f"{{runner.failures}} of {{runner.tries}} examples failed"
 
 
-_check_examples()
-'''
+_run_examples()
+"""
 
 
 def package_files(name: str) -> list[Path]:
@@ -96,8 +99,8 @@ def calls_itself(name: str, docstring: str) -> bool:
     return any(f"{name}(" in example.source for example in examples)
 
 
-def doctest_exercises(text: str, module: ast.Module) -> Iterator[Exercise]:
-    """An exercise for every top-level function whose doctest examples call it."""
+def doctest_exercises(text: str, module: ast.Module) -> Iterator[tuple[str, Exercise]]:
+    """(function name, exercise) for every top-level function whose doctest examples call it."""
     lines = text.splitlines(keepends=True)
     imports = _imports(text, module)
     for node in module.body:
@@ -110,16 +113,16 @@ def doctest_exercises(text: str, module: ast.Module) -> Iterator[Exercise]:
         split = node.body[0].end_lineno
         prompt = (imports + "\n\n" if imports else "") + "".join(lines[first:split])
         completion = "".join(lines[split:node.end_lineno])
-        yield Exercise(prompt, completion, DOCTEST_CHECK.format(name=node.name))
+        yield node.name, Exercise(prompt, completion, DOCTEST_CHECK.format(docstring=docstring, name=node.name))
 
 
-def mbpp_exercises(task_ids=MBPP_EXERCISE_IDS) -> Iterator[tuple[str, Exercise]]:
-    """MBPP's non-test problems as (task id, exercise): the benchmark's prompt, the reference code as
+def mbpp_exercises(task_ids=MBPP_EXERCISE_IDS) -> Iterator[tuple[Problem, Exercise]]:
+    """MBPP's non-test problems as (problem, exercise): the benchmark's prompt, the reference code as
     the completion, its asserts as the tests."""
     wanted = set(task_ids)
     for problem in load_packaged(MBPP_FILE):
         if int(problem.task_id.removeprefix("Mbpp/")) in wanted:
-            yield problem.task_id, Exercise(problem.prompt, problem.canonical_solution, problem.test)
+            yield problem, Exercise(problem.prompt, problem.canonical_solution, problem.test)
 
 
 class MinedExercisesParams(Params):
@@ -143,28 +146,29 @@ def _source_files(packages: list[str], paths: list[str]) -> Iterator[tuple[str, 
 
 def mine_exercises(params: MinedExercisesParams, out: str | Path, *, workers: int | None = None) -> Dataset:
     """Doctest exercises (and MBPP's non-test problems) that pass their own tests, into dataset dir `out`."""
-    from syllabus.sandbox import run_programs
-
     stats: Counter = Counter()
-    candidates: list[tuple[Exercise, dict]] = []
+    candidates: list[tuple[Exercise, Check, dict]] = []
     for origin, path in _source_files(params.packages, params.paths):
         parsed = parse_source(path)
         if parsed is None:
             stats["skipped_unparseable_files"] += 1
             continue
-        for exercise in doctest_exercises(*parsed):
-            candidates.append((exercise, {"source": "mined.doctest", "origin": origin, "path": str(path)}))
+        for name, exercise in doctest_exercises(*parsed):
+            candidates.append((exercise, exercise.check(name),
+                               {"source": "mined.doctest", "origin": origin, "path": str(path)}))
     stats["doctest_candidates"] = len(candidates)
     if params.mbpp:
-        mbpp = [(e, {"source": "mbpp.train", "task_id": task_id}) for task_id, e in mbpp_exercises()]
+        mbpp = [(e, completion_check(p, e.completion), {"source": "mbpp.train", "task_id": p.task_id})
+                for p, e in mbpp_exercises()]
         stats["mbpp_candidates"] = len(mbpp)
         candidates += mbpp
-    verdicts = run_programs([e.program for e, _ in candidates], workers=workers or params.workers,
+    verdicts = run_programs([check for _, check, _ in candidates], workers=workers or params.workers,
                             timeout=params.timeout)
     records = []
-    for (exercise, meta), verdict in zip(candidates, verdicts):
-        if not verdict.passed:
-            stats["dropped_timed_out" if verdict.result == "timed out" else "dropped_tests_failed"] += 1
+    for (exercise, _, meta), verdict in zip(candidates, verdicts):
+        if not verdict.passed:  # an uncheckable test is never taken on the code's word
+            stats["dropped_timed_out" if verdict.result == "timed out" else
+                  "dropped_uncheckable" if verdict.uncheckable else "dropped_tests_failed"] += 1
             continue
         stats[f"kept_{meta['source']}"] += 1
         records.append({"text": exercise.prompt + exercise.completion, "prompt": exercise.prompt,
