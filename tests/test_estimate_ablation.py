@@ -1,20 +1,14 @@
-import json
+def test_dry_run_of_phi1_recipe_prints_plan_and_cost(cli, tmp_path):
+    result = cli("run", "phi-1", "--dry-run", "--out", str(tmp_path / "run"), COLUMNS="250")
+    assert result.returncode == 0, result.stderr
+    # phi-1: 1.42B parameters (as microsoft/phi-1), 36k steps x 1024 x 2048 tokens
+    assert "1,418M params, 75.50B tokens" in result.stderr
+    assert "training total ≈ 1,489.5 A100-hours" in result.stderr
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
 
-from syllabus.config import StageContext
-from syllabus.report.ablation import AblationParams, ablation_stage
-from syllabus.summaries import BenchmarkScores, EvalSummary
 
-
-def test_ablation_table_and_conclusion(tmp_path):
-    state = tmp_path / ".state"
-    state.mkdir()
-    for name, nll in (("eval_a", 2.5), ("eval_b", 2.1)):
-        summary = EvalSummary(benchmarks={"humaneval": BenchmarkScores(pass_at_k={1: 0.0}, nll=nll),
-                                          "mbpp": BenchmarkScores(pass_at_k={1: 0.0}, nll=nll + 0.1)})
-        (state / f"{name}.json").write_text(json.dumps({"status": "done", "summary": summary.dump()}))
-    result = ablation_stage(AblationParams(), {"unfiltered": tmp_path / "eval_a", "filtered": tmp_path / "eval_b"},
-                            tmp_path / "ablation", StageContext(run_dir=tmp_path, stage="ablation"))
-    assert [arm.arm for arm in result.arms] == ["unfiltered", "filtered"]
-    assert result.arms[1].benchmarks["humaneval"].nll == 2.1 and result.arms[0].benchmarks["mbpp"].nll == 2.6
-    assert result.conclusion.startswith("best humaneval nll: filtered")
-    assert json.loads((tmp_path / "ablation" / "ablation.json").read_text()) == result.dump()
+def test_dry_run_of_the_gpu_ablation_plans_phi1_small_shaped_arms(cli, tmp_path):
+    result = cli("run", "ablation-gpu", "--dry-run", "--out", str(tmp_path / "run"), COLUMNS="250")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("eval.scaling") == 18 and "c_tmpl_s2" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -105,3 +105,29 @@ def confusion(matrix: Sequence[Sequence[float]], labels: Sequence[str], *, title
         ax.text(j, i, f"{v:g}", ha="center", va="center",
                 color="white" if v > values.max() / 2 else "black")
     return embed(fig, title)
+
+
+Band = tuple[Sequence[float], Sequence[float], Sequence[Sequence[float]]]  # x, y, [low, high] per point
+
+
+def banded(panels: dict[str, dict[str, Band]], *, xlabel: str, ylabel: str, loglog: bool = True,
+           reference: float | None = None) -> str:
+    """One panel per name, each with named series drawn as a line through the points and a shaded
+    confidence band (a scaling curve: log-log), and an optional horizontal reference line."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.3), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for (label, (x, y, ci)), color in zip(series.items(), COLORS * 3):
+            if not len(x):
+                continue
+            low, high = zip(*ci) if ci else (y, y)
+            ax.plot(x, y, marker="o", markersize=3, label=label, color=color)
+            ax.fill_between(x, low, high, alpha=0.2, color=color, linewidth=0)
+        if reference is not None:
+            ax.axhline(reference, color="#555", linewidth=0.8, linestyle="--")
+        ax.set_xscale("log")
+        if loglog:
+            ax.set_yscale("log")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return embed(fig, f"{ylabel} against {xlabel}")
