@@ -103,6 +103,13 @@ def _passk(benchmark: str, problems: list[Problem], model_path: str, out: Path, 
     return per_task
 
 
+def score_pairs(model, pairs: list[tuple[str, str]]) -> list[tuple[float, int]]:
+    """(summed nats, tokens) of each continuation given its context, batched where the model can."""
+    if hasattr(model, "nll_many"):
+        return model.nll_many(pairs)
+    return [model.nll(context, continuation) for context, continuation in pairs]
+
+
 def scaling_eval(params: ScalingEvalParams, model_dir: Path, mutants: Path | None, neutral: Path | None,
                  out: Path, *, seed: int = 0, workers: int = 2) -> dict:
     budgets = run_budgets(model_dir)
@@ -117,16 +124,17 @@ def scaling_eval(params: ScalingEvalParams, model_dir: Path, mutants: Path | Non
         for benchmark, items in problems.items():
             extra = _passk(benchmark, items, budget["model"], out / benchmark, params, seed, workers) \
                 if last and params.passk else {}
-            for problem in items:
-                nats, _ = model.nll(problem.prompt, problem.canonical_solution)
+            mutants = [mutant_of.get((benchmark, p.task_id)) if last else None for p in items]
+            scored = score_pairs(model, [(p.prompt, p.canonical_solution) for p in items]
+                                 + [(p.prompt, m) for p, m in zip(items, mutants) if m is not None])
+            mutant_scores = iter(scored[len(items):])
+            for problem, (nats, _), mutant in zip(items, scored, mutants):
                 row = {"tokens": budget["tokens"], "set": benchmark, "task_id": problem.task_id, "nats": nats,
                        "bytes": len(problem.canonical_solution.encode())}
-                mutant = mutant_of.get((benchmark, problem.task_id))
-                if last and mutant is not None:
-                    row["mutant_nats"] = model.nll(problem.prompt, mutant)[0]
+                if mutant is not None:
+                    row["mutant_nats"] = next(mutant_scores)[0]
                 rows.append(row | extra.get(problem.task_id, {}))
-        for record_id, text in neutral_texts:
-            nats, _ = model.nll("", text)
+        for (record_id, text), (nats, _) in zip(neutral_texts, score_pairs(model, [("", t) for _, t in neutral_texts])):
             rows.append({"tokens": budget["tokens"], "set": NEUTRAL, "task_id": record_id, "nats": nats,
                          "bytes": len(text.encode())})
     write_jsonl(out / "scores.jsonl", rows)

@@ -213,7 +213,8 @@ def _final_table(arm: ArmRuns, params: AblationParams) -> dict[str, Any]:
     short = [r for r in rows if "greedy_passed" in r]
     if short:
         greedy = sum(r["greedy_passed"] for r in short)
-        table["short_problems"] = len(short) // max(len(arm.runs), 1)
+        table["short_problems"] = len({(r["set"], r["task_id"]) for r in short})
+        table["passk_seeds"] = sum(any("greedy_passed" in r for r in run) for run in arm.final_rows())
         table["pass@1"] = round(greedy / len(short), 4)
         table["samples"] = short[0]["samples"]
         table[f"pass@{short[0]['samples']}"] = round(float(np.mean([r["sample_passes"] > 0 for r in short])), 4)
