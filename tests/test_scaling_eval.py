@@ -82,13 +82,3 @@ def test_ablation_writes_verdicts_from_the_rules(tmp_path):
     assert result["final"]["a"]["mutant_preference"] == round(40 / 60, 4)
     assert result["curves"]["a"]["neutral"] == [1.5] * 4 and result["mde"] > 0
 
-
-def test_batched_scoring_equals_one_at_a_time(tiny_model_dir):
-    from syllabus.eval.models import scoring_model
-
-    model = scoring_model(str(tiny_model_dir))
-    pairs = [("def f(x):\n", "    return x + 1\n"), ("", "import os\n" * 7), ("x = 1\n" * 3, "y = 2\n")]
-    batched = model.nll_many(pairs, batch_size=2)
-    for (nats, tokens), (context, continuation) in zip(batched, pairs):
-        one_nats, one_tokens = model.nll(context, continuation)
-        assert tokens == one_tokens and abs(nats - one_nats) < 1e-3

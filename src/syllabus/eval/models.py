@@ -155,30 +155,6 @@ class SyllabusModel:
             logits = self.model(torch.tensor([ids], device=self.device))[0].float()
         return _summed_nll(torch, logits, ids, min(len(cont), len(ids) - 1))
 
-    def nll_many(self, pairs: list[tuple[str, str]], batch_size: int = 16) -> list[tuple[float, int]]:
-        """nll() of many (context, continuation) pairs, batched by length: a small model on a CPU
-        computes a batch of sequences several times faster per token than one at a time."""
-        torch = self.torch
-        encoded = []
-        for context, continuation in pairs:
-            cont = self.tokenizer.encode(continuation)
-            ids = (self.tokenizer.encode(context) + cont)[-self.model.config.block_size:]
-            encoded.append((ids, min(len(cont), len(ids) - 1)))
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-        out: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            width = max(len(encoded[i][0]) for i in rows)
-            batch = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):  # right padding: causal attention keeps it out of every real position
-                batch[r, :len(encoded[i][0])] = torch.tensor(encoded[i][0])
-            with torch.no_grad():
-                logits = self.model(batch.to(self.device)).float()
-            for r, i in enumerate(rows):
-                ids, n = encoded[i]
-                out[i] = _summed_nll(torch, logits[r, :len(ids)], ids, n)
-        return out
-
 
 def _summed_nll(torch, logits, ids: list[int], n: int) -> tuple[float, int]:
     """-sum log p(ids[t] | ids[:t]) over the last n tokens, given logits [T, vocab] for ids."""
