@@ -67,7 +67,7 @@ def _final_loss(run: Path, arm: str) -> float:
 
 def test_micro_ablation_computes_every_statistic_from_the_runs(tmp_path, cli):
     run = tmp_path / "run"
-    result = cli("run", str(micro_recipe(tmp_path / "micro.yaml")), "--out", str(run), OMP_NUM_THREADS="1")
+    result = cli("run", str(micro_recipe(tmp_path / "micro.yaml")), "--out", str(run), timeout=1800, OMP_NUM_THREADS="1")
     assert result.returncode == 0, result.stderr[-3000:]
     ablation = json.loads((run / "ablation" / "ablation.json").read_text())
     arms = ("a", "b", "c", "c_tmpl", "d", "CP")

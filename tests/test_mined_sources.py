@@ -63,6 +63,7 @@ def test_doctest_exercises_are_kept_only_when_the_original_passes_in_the_sandbox
     assert record["prompt"].startswith("import math\n") and record["prompt"].rstrip().endswith('"""')
     assert record["completion"].strip() == "return math.sqrt(a * a + b * b)"
     assert "hypotenuse" in record["tests"] and record["source"] == "mined.doctest"
+    assert record["id"]  # decontam prunes by id: a record without one could be flagged but never dropped
     summary = dataset.manifest["summary"]["synth.mined_exercises"]
     # the wrong example fails; the module global is not part of the exercise, so that one fails too
     assert summary["doctest_candidates"] == 3 and summary["dropped_tests_failed"] == 2

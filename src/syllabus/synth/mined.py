@@ -33,7 +33,7 @@ from pydantic import Field
 
 from syllabus.benchmarks import Problem, completion_check, load_packaged
 from syllabus.config import Params, StageContext
-from syllabus.data.dataset import Dataset, write_dataset
+from syllabus.data.dataset import Dataset, record_id, write_dataset
 from syllabus.data.files import installed_package_roots
 from syllabus.errors import BadInput
 from syllabus.sandbox import Check, run_programs
@@ -171,7 +171,8 @@ def mine_exercises(params: MinedExercisesParams, out: str | Path, *, workers: in
                   "dropped_uncheckable" if verdict.uncheckable else "dropped_tests_failed"] += 1
             continue
         stats[f"kept_{meta['source']}"] += 1
-        records.append({"text": exercise.prompt + exercise.completion, "prompt": exercise.prompt,
+        text = exercise.prompt + exercise.completion
+        records.append({"id": record_id(text), "text": text, "prompt": exercise.prompt,
                         "completion": exercise.completion, "tests": exercise.tests, "stage": "synth.mined_exercises",
                         **meta})
     if not records:
@@ -259,7 +260,7 @@ def human_textbook(params: HumanTextbookParams, out: str | Path) -> Dataset:
             continue
         chars += len(record["text"])
         stats[f"kept_{record['source']}"] += 1
-        records.append({**record, "stage": "synth.human_textbook"})
+        records.append({"id": record_id(record["text"]), **record, "stage": "synth.human_textbook"})
     if not records:
         raise BadInput("no textbook text found (pydoc_topics off and no package has README prose or lessons)")
     summary = {"records": len(records), "chars": chars, **dict(sorted(stats.items()))}
