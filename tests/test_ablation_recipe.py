@@ -99,5 +99,5 @@ def test_micro_ablation_computes_every_statistic_from_the_runs(tmp_path, cli):
     assert len(ablation["verdicts"]) == 6
     assert ablation["verdicts"][0].startswith("b > a at ")
     page = (run / "report" / "index.html").read_text()
-    assert "verdicts (rules fixed before the run)" in page and html.escape(ablation["verdicts"][0]) in page
+    assert "from the rules fixed before the run" in page and html.escape(ablation["verdicts"][0]) in page
     assert page.count('alt="nats per byte against training tokens"') == 1 and 'alt="m(D) against' in page

@@ -21,7 +21,7 @@ def test_mutants_are_one_token_edits_inside_the_completion():
 def test_scaling_eval_scores_every_budget_per_problem(tiny_model_dir, tmp_path):
     ctx = StageContext(run_dir=tmp_path, stage="mutants", workers=1)
     summary = mutants_stage(MutantsParams(benchmarks=["humaneval"], limit=4), {}, tmp_path / "mutants", ctx)
-    assert summary["humaneval"]["problems"] == 4 and summary["humaneval"]["mutants"] >= 3
+    assert summary.benchmarks["humaneval"].problems == 4 and summary.benchmarks["humaneval"].mutants >= 3
     run = tmp_path / "run"
     run.mkdir()
     (run / "budgets.json").write_text(json.dumps([{"tokens": 100, "model": str(tiny_model_dir)},
@@ -36,10 +36,11 @@ def test_scaling_eval_scores_every_budget_per_problem(tiny_model_dir, tmp_path):
     final = {r["task_id"]: r for r in rows if r["tokens"] == 200 and r["set"] == "humaneval"}
     assert early["HumanEval/0"]["nats"] == final["HumanEval/0"]["nats"] > 0  # the same model twice
     assert not any("mutant_nats" in r for r in early.values())
-    assert sum("mutant_nats" in r for r in final.values()) == summary["humaneval"]["mutants"]
+    assert sum("mutant_nats" in r for r in final.values()) == summary.benchmarks["humaneval"].mutants
     short = [r for r in final.values() if "greedy_passed" in r]
     assert short and all(r["samples"] == 2 and r["greedy_passed"] is False for r in short)
-    assert 0 <= result["mutant_preference"] <= 1 and result["pass@1"] == 0.0
+    assert 0 <= result.mutant_preference <= 1 and result.pass_at_1 == 0.0 and result.short_problems == len(short)
+    assert set(result.nats_per_byte) == {"humaneval", "neutral"}
 
 
 def _arm_scores(root, name, seeds, shift, budgets=(1000, 2000, 4000, 8000), problems=60):

@@ -336,6 +336,16 @@ class PackSummary(Summary):
     vocab_size: int = stat("vocabulary", "the tokenizer's vocabulary size", "tokens")
 
 
+class Budget(Summary):
+    """One token budget of a run: a cooldown branch (schedule wsd) or the run's end."""
+
+    steps: int = stat("steps", "optimizer steps of this budget", "steps")
+    tokens: int = stat("tokens", "tokens trained on at this budget", "tokens")
+    loss: float = stat("loss", "training cross-entropy at the budget's last step", "nats/token")
+    val_loss: float = stat("validation loss", "cross-entropy on the held-out tokens at the budget", "nats/token")
+    model: str = stat("model dir", "where this budget's model is")
+
+
 class TrainSummary(Summary):
     kind = "train.pretrain"
     steps: int = stat("steps", "optimizer steps taken in total", "steps")
@@ -345,6 +355,8 @@ class TrainSummary(Summary):
     tokens: int = stat("tokens seen", "steps × batch size × sequence length", "tokens")
     seconds: float = stat("time", "wall time of this run (a resumed run counts from its restart)", "s")
     tokens_per_s: float = stat("throughput", "tokens trained per second in this run", "tokens/s")
+    epochs: float | None = stat("epochs", "passes over the packed training data", "epochs", None)
+    budgets: list[Budget] = stat("budgets", "a model per token budget, the final one last", "", [])
 
 
 class FinetuneSummary(TrainSummary):
@@ -402,18 +414,70 @@ class EvalSummary(Summary):
     grade: GradeSummary | None = stat("graded score", "a judge's score of the unconventional solutions", "", None)
 
 
-class AblationArm(Summary):
-    arm: str = stat("arm", "the recipe's name for this arm (its eval stage's input name)")
-    stage: str = stat("eval stage", "the eval stage whose summary gave the numbers")
-    benchmarks: dict[str, BenchmarkScores] = stat("benchmarks", "pass@k and NLL per benchmark")
+class MinedExercisesSummary(Summary):
+    kind = "synth.mined_exercises"
+    records: int = stat("exercises", "exercises whose original passed its own tests in the sandbox", "exercises")
+    doctest_candidates: int = stat("doctest candidates", "functions whose doctest examples call them", "functions")
+    mbpp_candidates: int = stat("MBPP candidates", "MBPP problems of the non-test splits", "problems", 0)
+    kept_doctest: int = stat("from doctests", "kept exercises mined from doctests", "exercises", 0)
+    kept_mbpp: int = stat("from MBPP", "kept MBPP non-test problems", "exercises", 0)
+    dropped_tests_failed: int = stat("tests failed", "the original failed its own examples", "exercises", 0)
+    dropped_timed_out: int = stat("timed out", "the original did not finish its examples in time", "exercises", 0)
+    dropped_uncheckable: int = stat("uncheckable", "the examples pass objects that cannot cross the sandbox",
+                                    "exercises", 0)
+    skipped_unparseable_files: int = stat("unparseable files", "source files that did not parse", "files", 0)
+
+    def dropped(self) -> dict[str, int]:
+        return {self.facts(name)[0].label: value for name, value in self
+                if name.startswith(("dropped_", "skipped_")) and value}
+
+
+class HumanTextbookSummary(Summary):
+    kind = "synth.human_textbook"
+    records: int = stat("sections", "textbook sections kept", "sections")
+    chars: int = stat("characters", "characters of text kept", "characters")
+    by_source: dict[str, int] = stat("by source", "kept sections: pydoc topics, package READMEs, docstring lessons")
+    dropped_over_max_chars: int = stat("over the budget", "sections left out of the seeded sample by max_chars",
+                                       "sections", 0)
+    skipped_unparseable_files: int = stat("unparseable files", "source files that did not parse", "files", 0)
+
+    def dropped(self) -> dict[str, int]:
+        return {self.facts(name)[0].label: value for name, value in self
+                if name.startswith(("dropped_", "skipped_")) and value}
+
+
+class MutantCounts(Summary):
+    problems: int = stat("problems", "benchmark problems tried", "problems")
+    mutants: int = stat("mutants", "problems with a one-token edit that fails the tests", "problems")
+    no_failing_mutant: int = stat("no failing mutant", "problems none of whose edits fails the tests", "problems")
+    canonical_fails_its_tests: int = stat("canonical fails", "problems whose reference fails its own tests",
+                                          "problems")
+
+
+class MutantsSummary(Summary):
+    kind = "eval.mutants"
+    benchmarks: dict[str, MutantCounts] = stat("benchmarks", "failing mutants found per benchmark")
+
+
+class ScalingEvalSummary(Summary):
+    kind = "eval.scaling"
+    nats_per_byte: dict[str, dict[str, float]] = stat(
+        "nats per byte", "mean over problems of the canonical solution's nats per byte, per set and budget (tokens)")
+    mutant_preference: float | None = stat("prefers correct", "problems where the correct solution is likelier "
+                                           "than its failing mutant (chance 0.5)", FRACTION, None)
+    pass_at_1: float | None = stat("pass@1", "greedy, on the short problems", FRACTION, None, alias="pass@1")
+    pass_at_samples: float | None = stat("pass@k", "any of the samples passes, on the short problems", FRACTION,
+                                         None)
+    short_problems: int | None = stat("short problems", "problems whose canonical solution is short enough for "
+                                      "pass@k", "problems", None)
 
 
 class AblationSummary(Summary):
     kind = "ablation"
-    benchmark: str = stat("benchmark", "the benchmark the conclusion compares on")
-    metric: str = stat("metric", "the metric the conclusion compares (nll: lower is better)")
-    arms: list[AblationArm] = stat("arms", "one row per arm, in the recipe's order")
-    conclusion: str = stat("conclusion", "which arm is best on the metric, with every arm's value")
+    verdicts: list[str] = stat("verdicts", "the conclusions, written from the pre-registered rules")
+    seeds: dict[str, int] = stat("seeds", "finished seeds per arm")
+    mde: float | None = stat("minimum detectable effect", "smallest Δ the seed spread lets the contrasts find",
+                             "nats/byte", None)
 
 
 class ReportSummary(Summary):
@@ -424,8 +488,9 @@ class ReportSummary(Summary):
 
 SUMMARIES: dict[str, type[Summary]] = {model.kind: model for model in (
     IngestSummary, AnnotateSummary, ClassifierSummary, FilterSummary, DedupSummary, DecontamSummary,
-    TextbookSummary, ExercisesSummary, ExpandSummary, TokenizerSummary, PackSummary, TrainSummary, FinetuneSummary, EvalSummary,
-    AblationSummary, ReportSummary)}
+    TextbookSummary, ExercisesSummary, ExpandSummary, TokenizerSummary, PackSummary, TrainSummary, FinetuneSummary,
+    EvalSummary, AblationSummary, ReportSummary, MinedExercisesSummary, HumanTextbookSummary, MutantsSummary,
+    ScalingEvalSummary)}
 
 
 def read_summary(kind: str, data: Any, *, file: str | Path | None) -> Summary:

@@ -25,6 +25,7 @@ from pydantic import Field
 from syllabus.benchmarks import Problem, completion_check, load_benchmark
 from syllabus.config import Params, StageContext
 from syllabus.data.files import atomic_write_json, iter_jsonl, write_jsonl
+from syllabus.summaries import MutantsSummary
 
 COMPARE_FLIPS = {ast.Lt: ("<", "<="), ast.LtE: ("<=", "<"), ast.Gt: (">", ">="), ast.GtE: (">=", ">"),
                  ast.Eq: ("==", "!="), ast.NotEq: ("!=", "==")}
@@ -130,7 +131,7 @@ def find_mutants(problems: list[Problem], *, max_candidates: int = 8, workers: i
     return found, stats
 
 
-def mutants_stage(params: MutantsParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def mutants_stage(params: MutantsParams, inputs: dict, out: Path, ctx: StageContext) -> MutantsSummary:
     """Recipe stage `eval.mutants`: OUT/mutants.jsonl, one failing mutant per problem that has one."""
     rows, summary = [], {}
     for benchmark in params.benchmarks:
@@ -141,8 +142,9 @@ def mutants_stage(params: MutantsParams, inputs: dict, out: Path, ctx: StageCont
                  for task_id, (operator, completion) in found.items()]
         summary[benchmark] = {"problems": len(problems), **stats}
     write_jsonl(Path(out) / "mutants.jsonl", rows)
-    atomic_write_json(Path(out) / "summary.json", summary)
-    return summary
+    result = MutantsSummary(benchmarks=summary)
+    atomic_write_json(Path(out) / "summary.json", result.dump())
+    return result
 
 
 def read_mutants(path: str | Path) -> dict[tuple[str, str], str]:

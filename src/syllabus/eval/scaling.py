@@ -26,9 +26,9 @@ from syllabus.console import console
 from syllabus.data.dataset import Dataset
 from syllabus.data.files import atomic_write_json, read_json, read_jsonl, write_jsonl
 from syllabus.errors import BadInput
+from syllabus.summaries import ScalingEvalSummary
 from syllabus.eval.models import scoring_model
 from syllabus.eval.mutants import read_mutants
-from syllabus.eval.passk import pass_at_k_table
 from syllabus.eval.run import DEFAULT_TIMEOUT, Sampling, run_file
 
 NEUTRAL = "neutral"
@@ -110,7 +110,7 @@ def score_pairs(model, pairs: list[tuple[str, str]]) -> list[tuple[float, int]]:
 
 
 def scaling_eval(params: ScalingEvalParams, model_dir: Path, mutants: Path | None, neutral: Path | None,
-                 out: Path, *, seed: int = 0, workers: int = 2) -> dict:
+                 out: Path, *, seed: int = 0, workers: int = 2) -> ScalingEvalSummary:
     budgets = run_budgets(model_dir)
     problems = {b: [p for p in load_benchmark(b)[:params.limit] if p.canonical_solution] for b in params.benchmarks}
     mutant_of = read_mutants(mutants / "mutants.jsonl") if mutants else {}
@@ -138,31 +138,27 @@ def scaling_eval(params: ScalingEvalParams, model_dir: Path, mutants: Path | Non
                          "bytes": len(text.encode())})
     write_jsonl(out / "scores.jsonl", rows)
     summary = summarize_scores(rows)
-    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / "summary.json", summary.dump())
     return summary
 
 
-def summarize_scores(rows: list[dict]) -> dict:
+def summarize_scores(rows: list[dict]) -> ScalingEvalSummary:
     """Mean nats/byte per budget and set; mutant preference and pass@k at the largest budget."""
-    summary: dict = {}
+    cells: dict[str, dict[str, list[float]]] = {}
     for row in rows:
-        cell = summary.setdefault(row["set"], {}).setdefault(str(row["tokens"]), {"nats": 0.0, "bytes": 0, "n": 0})
-        cell["nats"] += row["nats"] / row["bytes"]
-        cell["n"] += 1
-    out: dict = {name: {tokens: round(c["nats"] / c["n"], 5) for tokens, c in cells.items()}
-                 for name, cells in summary.items()}
+        cells.setdefault(row["set"], {}).setdefault(str(row["tokens"]), []).append(row["nats"] / row["bytes"])
     finals = [r for r in rows if "mutant_nats" in r]
-    if finals:
-        out["mutant_preference"] = round(sum(r["nats"] < r["mutant_nats"] for r in finals) / len(finals), 4)
     short = [r for r in rows if "greedy_passed" in r]
-    if short:
-        out["pass@1"] = sum(r["greedy_passed"] for r in short) / len(short)
-        out.update(pass_at_k_table(((r["samples"], r["sample_passes"]) for r in short), [r["samples"] for r in short][:1]))
-        out["short_problems"] = len(short)
-    return out
+    return ScalingEvalSummary(
+        nats_per_byte={name: {tokens: round(sum(v) / len(v), 5) for tokens, v in by_tokens.items()}
+                       for name, by_tokens in cells.items()},
+        mutant_preference=round(sum(r["nats"] < r["mutant_nats"] for r in finals) / len(finals), 4) if finals else None,
+        pass_at_1=sum(r["greedy_passed"] for r in short) / len(short) if short else None,
+        pass_at_samples=sum(r["sample_passes"] > 0 for r in short) / len(short) if short else None,
+        short_problems=len(short) if short else None)
 
 
-def scaling_eval_stage(params: ScalingEvalParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def scaling_eval_stage(params: ScalingEvalParams, inputs: dict, out: Path, ctx: StageContext) -> ScalingEvalSummary:
     """Recipe stage `eval.scaling`: inputs `model` (a train stage), optional `mutants` and `neutral`."""
     if "model" not in inputs:
         raise BadInput(f"{ctx.stage}: eval.scaling needs input 'model' (a train stage's output)")

@@ -42,7 +42,7 @@ from syllabus.config import Params, StageContext
 from syllabus.console import console
 from syllabus.data.files import atomic_write_json, read_json, read_jsonl
 from syllabus.errors import BadInput
-from syllabus.summaries import AblationArm, AblationSummary, EvalSummary, read_summary
+from syllabus.summaries import AblationSummary
 
 NEUTRAL = "neutral"
 SIMILARITY_INPUT = "similarity"
@@ -269,7 +269,7 @@ def _similar_ids(path: Path | None) -> set[str] | None:
     return {f"{f.stem}:{task}" for f in split.glob("*.json") for task in read_json(f)["similar"]}
 
 
-def ablation_stage(params: AblationParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def ablation_stage(params: AblationParams, inputs: dict, out: Path, ctx: StageContext) -> AblationSummary:
     """Recipe stage `ablation`: OUT/ablation.json with curves, contrasts, m(D), tables and verdicts."""
     similarity = inputs.get(SIMILARITY_INPUT)
     arms = {name: ArmRuns(name, [Path(d) for d in (dirs if isinstance(dirs, list) else [dirs])])
@@ -278,4 +278,5 @@ def ablation_stage(params: AblationParams, inputs: dict, out: Path, ctx: StageCo
     atomic_write_json(Path(out) / "ablation.json", result)
     for line in result["verdicts"]:
         console.print(line)
-    return {"verdicts": result["verdicts"], "seeds": result["seeds"], "mde": result["mde"]}
+    mde = result["mde"]
+    return AblationSummary(verdicts=result["verdicts"], seeds=result["seeds"], mde=mde if math.isfinite(mde) else None)

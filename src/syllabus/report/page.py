@@ -190,8 +190,33 @@ def _graded_figures(run: Run) -> dict[str, Any]:
 
 
 def _ablation_figures(run: Run) -> dict[str, Any]:
-    return {s.name: score_table({arm.arm: arm.benchmarks for arm in s.summary.arms})
-            for s in run.using("ablation") if s.summary is not None}
+    """Each ablation stage's analysis (its ablation.json): loss against tokens per arm with CI bands (and a
+    panel for the neutral set), m(D) per arm with CIs, and the rows of its tables."""
+    out = {}
+    for s in run.using("ablation"):
+        path = s.dir / "ablation.json"
+        if s.summary is None or not path.exists():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        primary, neutral = "HumanEval + MBPP canonical solutions", "neutral held-out code"
+        panels: dict[str, dict[str, figures.Band]] = {primary: {}, neutral: {}}
+        for arm, c in result["curves"].items():
+            if len(c["tokens"]) > 1:  # a one-budget arm (d, CP) is a point, not a curve
+                panels[primary][arm] = (c["tokens"], c["loss"], c["ci"])
+                panels[neutral][arm] = (c["tokens"][:len(c["neutral"])], c["neutral"], c["neutral_ci"])
+        multiplier = {f"{arm} vs {result['params']['reference']}": ([r["tokens"] for r in m["budgets"]],
+                                                                     [r["m"] for r in m["budgets"]],
+                                                                     [r["ci"] for r in m["budgets"]])
+                      for arm, m in result["multiplier"].items()}
+        out[s.name] = {
+            "result": result,
+            "curves": figures.banded(panels, xlabel="training tokens", ylabel="nats per byte"),
+            "multiplier": figures.banded({"data-efficiency multiplier m(D)": multiplier}, xlabel="training tokens D",
+                                         ylabel="m(D)", reference=1.0) if multiplier else "",
+            "split": [(f"{c['arm']} vs {c['baseline']}", part, v) for c in result["contrasts"]
+                      for part, v in c.get("split", {}).items()],
+        }
+    return out
 
 
 SECTIONS = (
@@ -215,8 +240,9 @@ SECTIONS = (
             "code, and how likely the model finds the reference solutions.", ("eval",), _eval_figures),
     Section("graded", "Graded score and library probes", "A judge's score of the unconventional problems, and how "
             "often the model uses common libraries correctly.", ("eval",), _graded_figures),
-    Section("ablation", "Ablation", "The recipe's arms side by side on the same benchmarks.", ("ablation",),
-            _ablation_figures),
+    Section("ablation", "Ablation", "Whether the recipe's data makes a better model: pre-registered contrasts "
+            "between arms, their scaling curves and data-efficiency multiplier, with bootstrap CIs over seeds and "
+            "problems.", ("ablation",), _ablation_figures),
 )
 
 

@@ -37,6 +37,7 @@ from syllabus.data.dataset import Dataset, record_id, write_dataset
 from syllabus.data.files import installed_package_roots
 from syllabus.errors import BadInput
 from syllabus.sandbox import Check, run_programs
+from syllabus.summaries import HumanTextbookSummary, MinedExercisesSummary
 from syllabus.synth.exercises import Exercise
 
 # MBPP's prompt split (1-10) and its train and validation splits (511-974): everything but the test split
@@ -170,21 +171,23 @@ def mine_exercises(params: MinedExercisesParams, out: str | Path, *, workers: in
             stats["dropped_timed_out" if verdict.result == "timed out" else
                   "dropped_uncheckable" if verdict.uncheckable else "dropped_tests_failed"] += 1
             continue
-        stats[f"kept_{meta['source']}"] += 1
+        stats["kept_doctest" if meta["source"] == "mined.doctest" else "kept_mbpp"] += 1
         text = exercise.prompt + exercise.completion
         records.append({"id": record_id(text), "text": text, "prompt": exercise.prompt,
                         "completion": exercise.completion, "tests": exercise.tests, "stage": "synth.mined_exercises",
                         **meta})
     if not records:
         raise BadInput("no exercise passed its tests: nothing mined (give packages or paths with doctests)")
-    summary = {"records": len(records), **dict(sorted(stats.items()))}
+    summary = MinedExercisesSummary(records=len(records), **stats)
     return write_dataset(out, records, stage="synth.mined_exercises", params=params.model_dump(),
-                         summary={"synth.mined_exercises": summary})
+                         summary={"synth.mined_exercises": summary.dump()})
 
 
-def mined_exercises_stage(params: MinedExercisesParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def mined_exercises_stage(params: MinedExercisesParams, inputs: dict, out: Path,
+                          ctx: StageContext) -> MinedExercisesSummary:
     """Recipe stage `synth.mined_exercises`."""
-    return mine_exercises(params, out, workers=ctx.workers).manifest["summary"]["synth.mined_exercises"]
+    dataset = mine_exercises(params, out, workers=ctx.workers)
+    return MinedExercisesSummary(**dataset.manifest["summary"]["synth.mined_exercises"])
 
 
 # ── human-written textbook text ─────────────────────────────────────────────────────────────────
@@ -253,21 +256,23 @@ def human_textbook(params: HumanTextbookParams, out: str | Path) -> Dataset:
     stats: Counter = Counter()
     found = list(human_textbook_records(params, stats))
     random.Random(params.seed).shuffle(found)  # a capped sample mixes every source
-    records, chars = [], 0
+    records, chars, by_source = [], 0, Counter()
     for record in found:
         if params.max_chars is not None and chars >= params.max_chars:
             stats["dropped_over_max_chars"] += 1
             continue
         chars += len(record["text"])
-        stats[f"kept_{record['source']}"] += 1
+        by_source[record["source"]] += 1
         records.append({"id": record_id(record["text"]), **record, "stage": "synth.human_textbook"})
     if not records:
         raise BadInput("no textbook text found (pydoc_topics off and no package has README prose or lessons)")
-    summary = {"records": len(records), "chars": chars, **dict(sorted(stats.items()))}
+    summary = HumanTextbookSummary(records=len(records), chars=chars, by_source=dict(sorted(by_source.items())),
+                                   **stats)
     return write_dataset(out, records, stage="synth.human_textbook", params=params.model_dump(),
-                         summary={"synth.human_textbook": summary})
+                         summary={"synth.human_textbook": summary.dump()})
 
 
-def human_textbook_stage(params: HumanTextbookParams, inputs: dict, out: Path, ctx: StageContext) -> dict:
+def human_textbook_stage(params: HumanTextbookParams, inputs: dict, out: Path,
+                         ctx: StageContext) -> HumanTextbookSummary:
     """Recipe stage `synth.human_textbook`."""
-    return human_textbook(params, out).manifest["summary"]["synth.human_textbook"]
+    return HumanTextbookSummary(**human_textbook(params, out).manifest["summary"]["synth.human_textbook"])
