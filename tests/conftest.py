@@ -216,7 +216,13 @@ stages:
     inputs: {{model: base}}
     params: {{benchmarks: [humaneval, mbpp, unconventional], limit: 2, max_new_tokens: 8, probes: true, grade: offline}}
   - {{name: eval_finetuned, uses: eval, inputs: {{model: finetuned}}, params: {{benchmarks: [humaneval, mbpp], limit: 2, max_new_tokens: 8}}}}
-  - {{name: arms, uses: ablation, inputs: {{base: eval_base, finetuned: eval_finetuned}}}}
+  - {{name: mutants, uses: eval.mutants, params: {{benchmarks: [humaneval], limit: 3}}}}
+  - {{name: scale_base, uses: eval.scaling, inputs: {{model: base, mutants: mutants}}, params: {{benchmarks: [humaneval], limit: 3, samples: 2, max_new_tokens: 8}}}}
+  - {{name: scale_finetuned, uses: eval.scaling, inputs: {{model: finetuned, mutants: mutants}}, params: {{benchmarks: [humaneval], limit: 3, passk: false}}}}
+  - name: arms
+    uses: ablation
+    inputs: {{a: [scale_base], d: [scale_finetuned]}}
+    params: {{contrasts: [[d, a]], curves: [], primary: [humaneval], draws: 100}}
   - {{name: page, uses: report}}
 """
 

@@ -33,7 +33,7 @@ def page(tiny_run, tmp_path_factory):
 
 def test_every_stage_summary_fits_its_model(tiny_run):
     run = Run(tiny_run)
-    assert [s.status for s in run.stages] == ["done"] * 17
+    assert [s.status for s in run.stages] == ["done"] * 20
     assert [(s.name, s.problem) for s in run.stages if s.summary is None] == []
 
 
@@ -58,7 +58,7 @@ def test_page_shows_each_stages_named_numbers(tiny_run, page):
         "eval": [number(stages["eval_base"].benchmarks["humaneval"].nll, "nats/token"),
                  number(stages["eval_finetuned"].benchmarks["mbpp"].nll, "nats/token")],
         "graded": ["mean score", "itertools"],
-        "ablation": [stages["arms"].conclusion],
+        "ablation": [html.escape(stages["arms"].verdicts[0]), number(stages["scale_base"].mutant_preference, FRACTION)],
     }
     for name, numbers in expected.items():
         body = section(page, name)
@@ -75,8 +75,9 @@ def test_charts_say_in_words_what_is_all_zero(tiny_run, page):
     body = section(page, "eval")
     assert "pass@1 is 0 on every benchmark for every checkpoint" in body
     assert body.count('<img class="figure"') == 1  # NLL only: no empty pass@1 axis
-    # judge labels, classifier scores, confusion matrix, loss curves, NLL (the offline teachers reject nothing)
-    assert page.count('<img class="figure"') == 5
+    # judge labels, classifier scores, confusion matrix, loss curves, NLL, the ablation's loss against tokens
+    # (the offline teachers reject nothing)
+    assert page.count('<img class="figure"') == 6
 
 
 def test_a_summary_that_does_not_fit_its_model_is_one_line_not_a_guess(run_copy, cli, tmp_path):
@@ -172,7 +173,7 @@ def test_page_renders_in_headless_chromium_with_every_figure(page, tmp_path):
     checked.write_text(page.replace("</body>", CHECK_IMAGES + "</body>"))
     result = _chromium("--virtual-time-budget=5000", "--dump-dom", checked.as_uri(), profile=tmp_path / "profile")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert 'data-images="5"' in result.stdout and 'data-broken="0"' in result.stdout, result.stdout[-2000:]
+    assert 'data-images="6"' in result.stdout and 'data-broken="0"' in result.stdout, result.stdout[-2000:]
     screenshot = REPO / "artifacts" / "report.png"
     screenshot.parent.mkdir(exist_ok=True)
     result = _chromium(f"--screenshot={screenshot}", "--window-size=1280,8000", "--hide-scrollbars",

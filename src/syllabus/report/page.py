@@ -24,6 +24,7 @@ from syllabus.report.run import Run, Stage
 from syllabus.summaries import FRACTION, BenchmarkScores, Fact, Summary
 
 BENCHMARKS = ("humaneval", "mbpp", "unconventional")
+TEACHER_STAGES = ("synth.textbook", "synth.exercises")  # the synth stages that ask a teacher
 MAX_ROWS = 40
 
 
@@ -114,7 +115,7 @@ MIN_BARS = 3  # fewer categories read better as a sentence than as a chart
 def _synth_figures(run: Run) -> dict[str, Any]:
     return {s.name: figures.bars(list(s.summary.dropped()), list(s.summary.dropped().values()),
                                  title=f"{s.name}: rejected replies", ylabel="replies")
-            for s in run.using("synth") if s.summary is not None and len(s.summary.dropped()) >= MIN_BARS}
+            for s in run.using(*TEACHER_STAGES) if s.summary is not None and len(s.summary.dropped()) >= MIN_BARS}
 
 
 def _training_figures(run: Run) -> dict[str, Any]:
@@ -229,7 +230,7 @@ SECTIONS = (
     Section("classifier", "Educational-value classifier", "How well the classifier that stands in for the judge "
             "predicts its labels on folds it did not train on.", ("curate.train",), _classifier_figures),
     Section("synth", "Synthetic textbooks and exercises", "How much the teacher wrote, how much passed the "
-            "checks, and how varied the kept records are.", ("synth",), _synth_figures),
+            "checks, and how varied the kept records are.", TEACHER_STAGES, _synth_figures),
     Section("dedup", "Deduplication and decontamination", "Duplicates removed from the training code, and the "
             "training records that resemble a benchmark task.", ("dedup", "decontam")),
     Section("tokens", "Tokenizer and packed data", "The vocabulary trained on the data, and the tokens packed into "

@@ -33,7 +33,9 @@ class Stage:
     problem: str | None = None  # why the summary could not be read
 
     def is_kind(self, *kinds: str) -> bool:
-        return any(self.uses == k or self.uses.startswith(k + ".") for k in kinds)
+        """Whether this stage is of one of `kinds`: a stage kind (`eval`: only eval itself, not
+        eval.scaling) or a family that is no kind itself (`synth`: every synth.* stage)."""
+        return any(self.uses == k or (k not in SUMMARIES and self.uses.startswith(k + ".")) for k in kinds)
 
 
 class Run:
