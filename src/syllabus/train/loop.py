@@ -201,7 +201,8 @@ class Trainer:
         share = config.micro_batch_size * self.accumulation
         start = self.step * config.batch_size + env.rank * share
         tokens, mask = self.data.train_batch(config.seed, start, share)
-        count = all_reduce_sum(_target_count(tokens, mask)).item()
+        # a batch whose targets are all masked (prompt-only windows of packed exercises) adds no gradient
+        count = max(all_reduce_sum(_target_count(tokens, mask)).item(), 1.0)
         total = torch.zeros((), device=env.device)
         for i in range(self.accumulation):
             rows = slice(i * config.micro_batch_size, (i + 1) * config.micro_batch_size)
@@ -419,6 +420,7 @@ def _train_stage(params: TrainStageParams, inputs: dict[str, Path | list[Path]],
     previous = out / "train_config.json"
     if previous.exists() and read_json(previous)["config"] != config.model_dump(mode="json"):
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        shutil.rmtree(out / "budgets", ignore_errors=True)  # cooldown branches of the old config
     init = inputs.get("init")
     job = TrainJob(config=config.model_dump(mode="json"), data=str(inputs["data"]), out=str(out),
                    init=init and str(init), hf_out=str(out / HF_DIR) if params.hf_out else None)
