@@ -205,10 +205,11 @@ def _ablation_figures(run: Run) -> dict[str, Any]:
             if len(c["tokens"]) > 1:  # a one-budget arm (d, CP) is a point, not a curve
                 panels[primary][arm] = (c["tokens"], c["loss"], c["ci"])
                 panels[neutral][arm] = (c["tokens"][:len(c["neutral"])], c["neutral"], c["neutral_ci"])
-        multiplier = {f"{arm} vs {result['params']['reference']}": ([r["tokens"] for r in m["budgets"]],
-                                                                     [r["m"] for r in m["budgets"]],
-                                                                     [r["ci"] for r in m["budgets"]])
-                      for arm, m in result["multiplier"].items()}
+        # only budgets inside the reference's range: past it m(D) is a bound, not a point of the curve
+        exact = {arm: [r for r in m["budgets"] if r["bound"] == ""] for arm, m in result["multiplier"].items()}
+        multiplier = {f"{arm} vs {result['params']['reference']}": ([r["tokens"] for r in rows], [r["m"] for r in rows],
+                                                                     [r["ci"] for r in rows])
+                      for arm, rows in exact.items() if rows}
         out[s.name] = {
             "result": result,
             "curves": figures.banded(panels, xlabel="training tokens", ylabel="nats per byte"),
